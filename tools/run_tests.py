@@ -1,0 +1,74 @@
+"""Everything CI runs, in order; the last line printed is `N passed, N failed`.
+
+1. `nbdev-export` leaves `transfervision/` unchanged (the package is in sync with the notebooks);
+2. `nbdev-clean` leaves every notebook unchanged (committed notebooks are clean);
+3. README.md is what `nbs/index.ipynb` renders to;
+4. `actionlint` passes on `.github/workflows/*`;
+5. every notebook in `nbs/` and `lessons/` runs top to bottom under `nbdev-test`.
+A step that changes files leaves the corrected files in place, so `git diff` shows the fix.
+"""
+import os, sys, time, subprocess, hashlib
+from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+results = []  # (name, ok, seconds, detail)
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, **kw)
+
+def snapshot(*globs):
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for g in globs for p in ROOT.glob(g) if p.is_file()}
+
+def changed(before, after):
+    return sorted(str(p.relative_to(ROOT)) for p in set(before) | set(after) if before.get(p) != after.get(p))
+
+def record(name, ok, t0, detail=''):
+    results.append((name, ok, time.time() - t0, detail))
+    print(f"{'PASS' if ok else 'FAIL'}  {name}  ({time.time() - t0:.0f} s){'' if ok else chr(10) + detail}", flush=True)
+
+def check_changes(name, cmds, globs, hint):
+    t0 = time.time(); before = snapshot(*globs)
+    for c in cmds:
+        r = run(c)
+        if r.returncode: return record(name, False, t0, r.stdout + r.stderr)
+    diff = changed(before, snapshot(*globs))
+    record(name, not diff, t0, f"{hint}; changed: {', '.join(diff)}")
+
+def check_cmd(name, cmd):
+    t0 = time.time(); r = run(cmd)
+    record(name, r.returncode == 0, t0, (r.stdout + r.stderr)[-4000:])
+
+def notebooks():
+    return sorted((ROOT/'lessons').glob('[0-9]*.ipynb')) + sorted((ROOT/'nbs').glob('*.ipynb'))
+
+def test_notebook(nb, threads):
+    t0 = time.time()
+    env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads)}
+    r = subprocess.run([str(BIN/'nbdev-test'), str(nb)], cwd=ROOT, capture_output=True, text=True, env=env)
+    ok = r.returncode == 0 and 'Success' in r.stdout
+    record(f"nbdev-test {nb.relative_to(ROOT)}", ok, t0, (r.stdout + r.stderr)[-6000:])
+
+def main():
+    os.environ.setdefault('MPLBACKEND', 'Agg')
+    if not os.environ.get('TRANSFERVISION_DATA'):
+        print("warning: TRANSFERVISION_DATA is not set; notebooks will try to download datasets.", flush=True)
+    nbglobs = ('nbs/*.ipynb', 'lessons/*.ipynb')
+    check_changes('package in sync with notebooks (nbdev-export)', [[str(BIN/'nbdev-export')]],
+                  ('transfervision/**/*.py',), 'run nbdev-export and commit transfervision/')
+    check_changes('notebooks clean (nbdev-clean)', [[str(BIN/'nbdev-clean')], [str(BIN/'nbdev-clean'), '--fname', 'lessons']],
+                  nbglobs, 'run nbdev-clean (make export) and commit the notebooks')
+    check_cmd('README.md rendered from nbs/index.ipynb', [str(BIN/'python'), 'tools/readme.py', '--check'])
+    check_cmd('actionlint .github/workflows', [str(BIN/'actionlint'), *map(str, sorted((ROOT/'.github'/'workflows').glob('*.y*ml')))])
+    workers = int(os.environ.get('TEST_WORKERS', min(2, os.cpu_count() or 1)))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    t0 = time.time()
+    with ThreadPoolExecutor(workers) as ex: list(ex.map(lambda nb: test_notebook(nb, threads), notebooks()))
+    print(f"notebooks: {time.time() - t0:.0f} s wall with {workers} workers")
+    failed = [r for r in results if not r[1]]
+    if failed: print("\nFailed:\n" + '\n'.join(f"  {r[0]}" for r in failed))
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    sys.exit(1 if failed else 0)
+
+if __name__ == '__main__': main()
