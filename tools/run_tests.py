@@ -41,7 +41,7 @@ def check_cmd(name, cmd):
     record(name, r.returncode == 0, t0, (r.stdout + r.stderr)[-4000:])
 
 def notebooks():
-    return sorted((ROOT/'lessons').glob('[0-9]*.ipynb')) + sorted((ROOT/'nbs').glob('*.ipynb'))
+    return sorted((ROOT/'lessons').glob('*.ipynb')) + sorted((ROOT/'nbs').glob('*.ipynb'))
 
 def test_notebook(nb, threads):
     t0 = time.time()
