@@ -8,7 +8,6 @@ LESSON ?= 01_pets
 # Local copies of the datasets (read-only); CI and this repo's checkouts have them at ../shared/data.
 export TRANSFERVISION_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 export TRANSFERVISION_DOWNLOADS ?= $(CURDIR)/data/downloads
-export MPLBACKEND ?= Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help install lesson test export clean-nbs readme check-readme lint bench

@@ -48,12 +48,12 @@ BUDGETS = {
 DATASET_BUDGETS = {
     ('full', 'doraemon_walle'): dict(epochs=1, epochs_unfrozen=3),
     ('cpu',  'doraemon_walle'): dict(per_class=None, epochs=1, epochs_unfrozen=2),
-    ('test', 'doraemon_walle'): dict(per_class=None, epochs=1, epochs_unfrozen=1),
+    ('test', 'doraemon_walle'): dict(per_class=None, epochs=2, epochs_unfrozen=1),
     ('full', 'stanford_cars'):  dict(epochs=8, epochs_unfrozen=4),
     ('cpu',  'stanford_cars'):  dict(per_class=8, size=128, presize=160),
-    ('test', 'stanford_cars'):  dict(per_class=4, epochs=3, epochs_unfrozen=1),
-    ('test', 'pets'):           dict(size=160, presize=192, per_class=None, epochs=4, epochs_unfrozen=1),
-    ('test', 'rock_paper_scissors'): dict(per_class=120, epochs=2, epochs_unfrozen=1),
+    ('test', 'stanford_cars'):  dict(per_class=4, epochs=2, epochs_unfrozen=1),
+    ('test', 'pets'):           dict(per_class=None, epochs=4, epochs_unfrozen=1),
+    ('test', 'rock_paper_scissors'): dict(per_class=90, epochs=2, epochs_unfrozen=1),
 }
 
 # %% ../nbs/00_core.ipynb #3c9c5a9f
