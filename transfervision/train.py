@@ -180,8 +180,15 @@ class TorchTrainer:
                 correct += (out.argmax(1) == yb).sum().item(); n += len(yb)
         return dict(loss=loss / n, accuracy=correct / n)
 
-    def _train_epoch(self) -> float:
+    def _train_mode(self):
+        "Train mode, except batch-norm layers whose weights are frozen: they keep their ImageNet statistics."
         self.model.train()
+        for m in self.model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters(recurse=False)):
+                m.eval()
+
+    def _train_epoch(self) -> float:
+        self._train_mode()
         total = n = 0
         for xb, yb in self.train_dl:
             xb, yb = xb.to(self.device), yb.to(self.device)
