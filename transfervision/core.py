@@ -53,6 +53,7 @@ DATASET_BUDGETS = {
     ('cpu',  'stanford_cars'):  dict(per_class=8, size=128, presize=160),
     ('test', 'stanford_cars'):  dict(per_class=4, epochs=2, epochs_unfrozen=1),
     ('test', 'pets'):           dict(per_class=None, epochs=4, epochs_unfrozen=1),
+    ('cpu',  'rock_paper_scissors'): dict(per_class=150),
     ('test', 'rock_paper_scissors'): dict(per_class=90, epochs=2, epochs_unfrozen=1),
 }
 
