@@ -1,4 +1,4 @@
-"""Budgets, the environment report and seeding: the few things every lesson and helper shares.
+"""Budgets (how much work a lesson does on this machine), the device, where data and outputs live, the environment report, seeding and checksums: the few things every lesson and helper shares.
 
 Docs: https://transfervision.github.io/transfervision/core.html.md"""
 
@@ -6,18 +6,18 @@ Docs: https://transfervision.github.io/transfervision/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #784f8b20
 from __future__ import annotations
-import os, sys, platform, random
-from dataclasses import dataclass, replace, asdict
+import os, sys, platform, hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['BUDGETS', 'DATASET_BUDGETS', 'Budget', 'has_gpu', 'pick_budget_name', 'get_budget', 'local_data_dir', 'download_dir',
-           'cache_dir', 'work_dir', 'runtime_platform', 'accelerator', 'env_report', 'seed_everything']
+__all__ = ['BUDGETS', 'Budget', 'default_device', 'has_gpu', 'pick_budget_name', 'get_budget', 'local_data_dir', 'download_dir',
+           'cache_dir', 'work_dir', 'runtime_platform', 'accelerator', 'env_report', 'seed_everything', 'file_sha256']
 
 # %% ../nbs/00_core.ipynb #5a3afc02
 @dataclass(frozen=True)
 class Budget:
-    "How much work a lesson does: image size, epochs, batch size, images per class, architecture."
+    "How much work a lesson does: image size, epochs, batch size, images per class, architecture, how the head trains."
     name: str                    # 'full', 'cpu' or 'test'
     size: int = 224              # final image size fed to the model (pixels)
     presize: int = 460           # size items are resized to before batch augmentation
@@ -26,16 +26,14 @@ class Budget:
     bs: int = 64                 # batch size
     per_class: int | None = None # images per class to use (None: all)
     arch: str = 'auto'           # architecture name from `transfervision.models.ARCHS`, or 'auto'
+    cache_features: bool = False # train the head on body features computed once (fast on a CPU)
     reason: str = ''             # why this budget was picked
 
     def __repr__(self):
         pc = 'all' if self.per_class is None else self.per_class
+        head = ', head on cached features' if self.cache_features else ''
         return (f"Budget({self.name!r}: {self.size}px (presize {self.presize}), {self.epochs} frozen + "
-                f"{self.epochs_unfrozen} unfrozen epochs, bs={self.bs}, images/class={pc}, arch={self.arch!r})")
-
-    def replace(self, **kwargs):
-        "A copy of this budget with some fields changed."
-        return replace(self, **kwargs)
+                f"{self.epochs_unfrozen} unfrozen epochs, bs={self.bs}, images/class={pc}, arch={self.arch!r}{head})")
 
 # %% ../nbs/00_core.ipynb #37f2ce64
 BUDGETS = {
@@ -44,24 +42,18 @@ BUDGETS = {
     'test': dict(size=128, presize=160, epochs=2, epochs_unfrozen=1, bs=32, per_class=8, arch='efficientnet_lite0'),
 }
 
-# Per-dataset refinements of the presets, measured on 2 CPU cores for `test`.
-DATASET_BUDGETS = {
-    ('full', 'doraemon_walle'): dict(epochs=1, epochs_unfrozen=3),
-    ('cpu',  'doraemon_walle'): dict(per_class=None, epochs=1, epochs_unfrozen=2),
-    ('test', 'doraemon_walle'): dict(per_class=None, epochs=2, epochs_unfrozen=1),
-    ('full', 'stanford_cars'):  dict(epochs=8, epochs_unfrozen=4),
-    ('cpu',  'stanford_cars'):  dict(per_class=8, size=128, presize=160),
-    ('test', 'stanford_cars'):  dict(per_class=4, epochs=2, epochs_unfrozen=1),
-    ('test', 'pets'):           dict(per_class=None, epochs=4, epochs_unfrozen=1),
-    ('cpu',  'rock_paper_scissors'): dict(per_class=150),
-    ('test', 'rock_paper_scissors'): dict(per_class=90, epochs=2, epochs_unfrozen=1),
-}
-
 # %% ../nbs/00_core.ipynb #3c9c5a9f
-def has_gpu() -> bool:
-    "True when PyTorch can use a CUDA GPU."
+def default_device():
+    "The `torch.device` to compute on: `TRANSFERVISION_DEVICE` if set, else CUDA, else Apple's `mps`, else the CPU."
     import torch
-    return torch.cuda.is_available()
+    if want := os.environ.get('TRANSFERVISION_DEVICE', '').strip(): return torch.device(want)
+    if torch.cuda.is_available(): return torch.device('cuda')
+    if getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available(): return torch.device('mps')
+    return torch.device('cpu')
+
+def has_gpu() -> bool:
+    "True when the default device is a GPU (CUDA or Apple's `mps`)."
+    return default_device().type in ('cuda', 'mps')
 
 def pick_budget_name() -> tuple[str, str]:
     "The name of the budget for this machine, and the reason it was picked."
@@ -71,16 +63,19 @@ def pick_budget_name() -> tuple[str, str]:
             raise ValueError(f"TRANSFERVISION_BUDGET={env!r} is not a budget; use one of {', '.join(BUDGETS)}.")
         return env, 'set by TRANSFERVISION_BUDGET'
     if os.environ.get('IN_TEST'): return 'test', 'running under nbdev-test (IN_TEST is set)'
-    if has_gpu(): return 'full', 'a CUDA GPU is available'
+    if has_gpu(): return 'full', f'a GPU is available ({default_device().type})'
     return 'cpu', 'no GPU found, so a budget that finishes in minutes on a CPU'
 
 def get_budget(dataset: str | None = None, name: str | None = None, verbose: bool = True, **overrides) -> Budget:
-    "The budget for `dataset` on this machine (or the preset `name`), with any field overridden by `overrides`."
+    "The budget for `dataset` on this machine (or the preset `name`): the preset, the dataset's registry overrides, then `overrides`."
     if name is None: name, reason = pick_budget_name()
     else: reason = 'asked for by name'
     if name not in BUDGETS: raise ValueError(f"Unknown budget {name!r}; use one of {', '.join(BUDGETS)}.")
-    fields = {**BUDGETS[name], **DATASET_BUDGETS.get((name, dataset), {}), **overrides}
-    b = Budget(name=name, reason=reason, **fields)
+    per_dataset = {}
+    if dataset is not None:
+        from transfervision.data import dataset_info   # the registry lives with the datasets
+        per_dataset = dataset_info(dataset).budgets.get(name, {})
+    b = Budget(name=name, reason=reason, **{**BUDGETS[name], **per_dataset, **overrides})
     if verbose: print(f"{b}\n  picked because: {reason}")
     return b
 
@@ -142,3 +137,11 @@ def seed_everything(seed: int = 42, reproducible: bool = False):
     from fastai.torch_core import set_seed
     set_seed(seed, reproducible=reproducible)
     return seed
+
+# %% ../nbs/00_core.ipynb #aa125d7e
+def file_sha256(fn, chunk: int = 1 << 20) -> str:
+    "The SHA-256 of the file `fn`, as hex, read in chunks (so any size fits in memory)."
+    h = hashlib.sha256()
+    with open(fn, 'rb') as f:
+        while b := f.read(chunk): h.update(b)
+    return h.hexdigest()
