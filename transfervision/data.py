@@ -8,7 +8,7 @@ Docs: https://transfervision.github.io/transfervision/data.html.md"""
 from __future__ import annotations
 import re, random
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -261,9 +261,10 @@ def split_leaks(dls) -> list[tuple[Path, Path]]:
     return [(train[h], p) for p in dls.valid_ds.items if (h := file_sha256(p)) in train]
 
 # %% ../nbs/03_data.ipynb #a1e5ef94
-def folder_dls(path, budget: Budget, valid_pct: float = 0.2, seed: int = 42):
-    "DataLoaders for a folder of class-named subfolders: seeded random `valid_pct` validation set."
+def folder_dls(path, budget: Budget, valid_pct: float = 0.2, seed: int = 42, per_class: int | None = None):
+    "DataLoaders for a folder of class-named subfolders: seeded random `valid_pct` validation set, all images unless `per_class`."
     path = Path(path)
     items = image_files(path)
     if not items: raise FileNotFoundError(f"No images under {path}: put them in one subfolder per class, e.g. {path}/cats/1.jpg.")
-    return make_dls(items, random_valid(items, seed, valid_pct), parent_label, budget, seed)
+    # Budgets thin out the course datasets only: your own images are all used unless you ask otherwise.
+    return make_dls(items, random_valid(items, seed, valid_pct), parent_label, replace(budget, per_class=per_class), seed)

@@ -15,26 +15,26 @@ import matplotlib.pyplot as plt
 
 # %% auto #0
 __all__ = ['interp_preds', 'confusion', 'top_losses_table', 'plot_top_losses', 'pick_confused_classes', 'plot_confusion',
-           'most_confused', 'report_from_confusion', 'class_report', 'write_report']
+           'most_confused', 'class_report', 'write_report']
 
 # %% ../nbs/07_interpret.ipynb #23425f3d
 def interp_preds(interp) -> tuple[torch.Tensor, torch.Tensor]:
     "Probabilities and targets of the validation set behind `interp`, computed once and cached on it."
-    if getattr(interp, '_tv_preds', None) is None:
+    if getattr(interp, '_cached_preds', None) is None:
         with interp.learn.no_bar():
             preds, targs = interp.learn.get_preds(dl=interp.dl, act=interp.act)
-        interp._tv_preds = (preds, targs)
-    return interp._tv_preds
+        interp._cached_preds = (preds, targs)
+    return interp._cached_preds
 
 def confusion(interp) -> np.ndarray:
     "The confusion matrix of `interp` (rows: actual class, columns: predicted class), as counts."
-    if getattr(interp, '_tv_cm', None) is None:
+    if getattr(interp, '_cached_cm', None) is None:
         if hasattr(interp, 'learn'):
             preds, targs = interp_preds(interp)
             n = len(interp.vocab)
-            interp._tv_cm = np.bincount(targs.long().numpy() * n + preds.argmax(1).numpy(), minlength=n * n).reshape(n, n)
-        else: interp._tv_cm = np.asarray(interp.confusion_matrix())   # any object with vocab + confusion_matrix()
-    return interp._tv_cm
+            interp._cached_cm = np.bincount(targs.long().numpy() * n + preds.argmax(1).numpy(), minlength=n * n).reshape(n, n)
+        else: interp._cached_cm = np.asarray(interp.confusion_matrix())   # any object with vocab + confusion_matrix()
+    return interp._cached_cm
 
 # %% ../nbs/07_interpret.ipynb #a2b83f61
 def top_losses_table(interp, k: int = 9) -> pd.DataFrame:
@@ -107,20 +107,13 @@ def most_confused(interp, min_val: int = 1) -> pd.DataFrame:
     return df.sort_values(['count', 'actual', 'predicted'], ascending=[False, True, True], ignore_index=True)
 
 # %% ../nbs/07_interpret.ipynb #fb7c1a0a
-def report_from_confusion(cm, vocab) -> pd.DataFrame:
-    "Precision, recall, F1 and support per class from a confusion matrix (rows actual, columns predicted)."
-    cm = np.asarray(cm, dtype=float)
-    tp, predicted, actual = np.diag(cm), cm.sum(0), cm.sum(1)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        prec = np.where(predicted > 0, tp / predicted, 0.)
-        rec = np.where(actual > 0, tp / actual, 0.)
-        f1 = np.where(prec + rec > 0, 2 * prec * rec / (prec + rec), 0.)
-    return pd.DataFrame(dict(precision=prec, recall=rec, f1=f1, support=actual.astype(int)),
-                        index=pd.Index(list(vocab), name='class'))
-
 def class_report(interp) -> pd.DataFrame:
-    "Precision, recall, F1 and support for each class of `interp`'s validation set."
-    return report_from_confusion(confusion(interp), interp.vocab)
+    "Precision, recall, F1 and support for each class of `interp`'s validation set (scikit-learn's definitions)."
+    from sklearn.metrics import precision_recall_fscore_support
+    preds, targs = interp_preds(interp)
+    vocab = list(interp.vocab)
+    p, r, f, s = precision_recall_fscore_support(targs.numpy(), preds.argmax(1).numpy(), labels=range(len(vocab)), zero_division=0)
+    return pd.DataFrame(dict(precision=p, recall=r, f1=f, support=s), index=pd.Index(vocab, name='class'))
 
 # %% ../nbs/07_interpret.ipynb #c4aa50be
 def _md_table(df: pd.DataFrame, floatfmt: str = '.3f') -> str:
@@ -148,7 +141,7 @@ def write_report(learn, dest, k: int = 9, max_classes: int = 30) -> dict:
     tl = top_losses_table(interp, k)
     tl['file'] = [Path(f).name for f in tl.file]
     mc, cr = most_confused(interp).head(20), class_report(interp).reset_index()
-    arch = getattr(learn, 'tv_arch', type(learn.model).__name__)
+    arch = getattr(learn, 'model_config', {}).get('arch', type(learn.model).__name__)
     summary = f"{arch}, {nc} classes, {n} validation images, accuracy {acc:.1%} ({int(np.trace(cm))}/{n})."
     sections = [('Confusion matrix', 'confusion', None), ('Top losses', 'top_losses', tl),
                 ('Most confused pairs', None, mc), ('Per-class precision, recall, F1', None, cr)]

