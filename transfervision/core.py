@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['BUDGETS', 'Budget', 'default_device', 'has_gpu', 'pick_budget_name', 'get_budget', 'local_data_dir', 'download_dir',
-           'cache_dir', 'work_dir', 'runtime_platform', 'accelerator', 'env_report', 'seed_everything', 'file_sha256']
+__all__ = ['BUDGETS', 'Budget', 'default_device', 'has_gpu', 'pick_budget_name', 'env_overrides', 'get_budget', 'local_data_dir',
+           'download_dir', 'cache_dir', 'work_dir', 'runtime_platform', 'accelerator', 'env_report',
+           'keep_outputs_on_drive', 'seed_everything', 'file_sha256', 'record_results']
 
 # %% ../nbs/00_core.ipynb #5a3afc02
 @dataclass(frozen=True)
@@ -66,8 +67,24 @@ def pick_budget_name() -> tuple[str, str]:
     if has_gpu(): return 'full', f'a GPU is available ({default_device().type})'
     return 'cpu', 'no GPU found, so a budget that finishes in minutes on a CPU'
 
+def env_overrides() -> dict:
+    "Budget fields set in `TRANSFERVISION_BUDGET_OVERRIDES` ('size=64,per_class=2'): how CI runs the `full` code path at a tiny size."
+    from dataclasses import fields
+    text, types = os.environ.get('TRANSFERVISION_BUDGET_OVERRIDES', '').strip(), {f.name: f.type for f in fields(Budget)}
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(','))):
+        k, _, v = item.partition('=')
+        k, v = k.strip(), v.strip()
+        if k not in types or k in ('name', 'reason'):
+            raise ValueError(f"TRANSFERVISION_BUDGET_OVERRIDES: {k!r} is not a budget field; use some of size, presize, epochs, epochs_unfrozen, bs, per_class, arch, cache_features.")
+        if v.lower() == 'none': out[k] = None
+        elif 'bool' in types[k]: out[k] = v.lower() in ('1', 'true', 'yes')
+        elif 'int' in types[k]: out[k] = int(v)
+        else: out[k] = v
+    return out
+
 def get_budget(dataset: str | None = None, name: str | None = None, verbose: bool = True, **overrides) -> Budget:
-    "The budget for `dataset` on this machine (or the preset `name`): the preset, the dataset's registry overrides, then `overrides`."
+    "The budget for `dataset` on this machine (or the preset `name`): the preset, the dataset's registry overrides, `TRANSFERVISION_BUDGET_OVERRIDES`, then `overrides`."
     if name is None: name, reason = pick_budget_name()
     else: reason = 'asked for by name'
     if name not in BUDGETS: raise ValueError(f"Unknown budget {name!r}; use one of {', '.join(BUDGETS)}.")
@@ -75,7 +92,9 @@ def get_budget(dataset: str | None = None, name: str | None = None, verbose: boo
     if dataset is not None:
         from transfervision.data import dataset_info   # the registry lives with the datasets
         per_dataset = dataset_info(dataset).budgets.get(name, {})
-    b = Budget(name=name, reason=reason, **{**BUDGETS[name], **per_dataset, **overrides})
+    env = env_overrides()
+    if env: reason += f" (with TRANSFERVISION_BUDGET_OVERRIDES: {', '.join(f'{k}={v}' for k, v in env.items())})"
+    b = Budget(name=name, reason=reason, **{**BUDGETS[name], **per_dataset, **env, **overrides})
     if verbose: print(f"{b}\n  picked because: {reason}")
     return b
 
@@ -131,6 +150,17 @@ def env_report(show: bool = True) -> dict:
         for k, v in r.items(): print(f"{k:<{w}}  {v}")
     return r
 
+# %% ../nbs/00_core.ipynb #42632623
+def keep_outputs_on_drive(folder: str = 'transfervision') -> Path | None:
+    "On Colab, mount Google Drive and send `work_dir()` there (models, checkpoints, reports survive the runtime); elsewhere do nothing and return None."
+    if runtime_platform() != 'colab': return None
+    from google.colab import drive   # only exists on Colab
+    drive.mount('/content/drive')
+    out = Path('/content/drive/MyDrive')/folder
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ['TRANSFERVISION_OUT'] = str(out)
+    return out
+
 # %% ../nbs/00_core.ipynb #3ccb272a
 def seed_everything(seed: int = 42, reproducible: bool = False):
     "Seed Python, NumPy and PyTorch; `reproducible` also makes cuDNN deterministic (slower)."
@@ -145,3 +175,13 @@ def file_sha256(fn, chunk: int = 1 << 20) -> str:
     with open(fn, 'rb') as f:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
+
+# %% ../nbs/00_core.ipynb #1e3f73f8
+def record_results(lesson: str, **results):
+    "Show `results` (name=value) as a one-column table; also write them to `TRANSFERVISION_RESULTS`/`lesson`.json when set."
+    import json, pandas as pd
+    if out := os.environ.get('TRANSFERVISION_RESULTS'):
+        Path(out).mkdir(parents=True, exist_ok=True)
+        plain = {k: (v.item() if hasattr(v, 'item') else v) for k, v in results.items()}
+        (Path(out)/f'{lesson}.json').write_text(json.dumps(plain, indent=1, default=str))
+    return pd.DataFrame({'value': list(results.values())}, index=pd.Index(list(results), name=lesson))

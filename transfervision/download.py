@@ -1,4 +1,4 @@
-"""Getting datasets onto the machine: HTTP downloads that resume and verify, archive extraction that refuses to write outside its folder, and Kaggle.
+"""Getting datasets onto the machine: HTTP downloads that resume and verify, fastai's `untar_data`, public Kaggle datasets through `kagglehub`, and archive extraction that refuses to write outside its folder.
 
 Docs: https://transfervision.github.io/transfervision/download.html.md"""
 
@@ -6,58 +6,124 @@ Docs: https://transfervision.github.io/transfervision/download.html.md"""
 
 # %% ../nbs/02_download.ipynb #72245608
 from __future__ import annotations
-import re, tarfile, zipfile, stat, posixpath
-import os
-import urllib.request, urllib.error, http.client
+import re, tarfile, zipfile, stat, posixpath, os, shutil, tempfile, zlib, lzma, itertools
+import urllib.request, urllib.error, urllib.parse, http.client
+from contextlib import contextmanager
 from pathlib import Path
 from .core import file_sha256
 
 # %% auto #0
-__all__ = ['KAGGLE_HELP', 'DownloadError', 'download_url', 'extract_archive', 'KaggleCredentialsError', 'kaggle_credentials',
-           'kaggle_download', 'download_dataset']
+__all__ = ['ARCHIVE_SUFFIXES', 'KAGGLE_HELP', 'DownloadError', 'archive_problem', 'download_url', 'extract_archive',
+           'fastai_download', 'KaggleCredentialsError', 'kaggle_credentials', 'kaggle_download', 'download_dataset']
 
 # %% ../nbs/02_download.ipynb #3deb5c90
 class DownloadError(RuntimeError):
-    "A download or an archive that cannot be used; the message says what to do."
+    "A download or an archive that cannot be used; the message (one line) says what to do."
 
-def _fetch(url, part, timeout):
-    "Append the rest of `url` to `part`; True when the file is complete."
+ARCHIVE_SUFFIXES = ('.zip', '.tar', '.tgz', '.tar.gz', '.tar.bz2', '.tbz2', '.tar.xz', '.txz')
+# What a damaged or truncated archive raises while being read (gzip.BadGzipFile is an OSError).
+_DAMAGED = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError)
+
+def _one_line(e) -> str: return ' '.join(str(e).split())
+def _host(url) -> str: return urllib.parse.urlsplit(str(url)).netloc or str(url)
+
+def _move_aside(p: Path, tag: str = 'broken') -> Path:
+    "Rename `p` to the first free '<name>.<tag>', '<name>.<tag>-2', ... next to it; nothing is deleted."
+    for i in itertools.count(1):
+        q = p.with_name(f"{p.name}.{tag}" + (f"-{i}" if i > 1 else ''))
+        if not q.exists() and not q.is_symlink(): p.rename(q); return q
+
+def archive_problem(fn) -> str | None:
+    "Why `fn` is not a complete zip or tar archive (every entry read back and, for zip, CRC-checked), or None."
+    fn = Path(fn)
+    try:
+        if zipfile.is_zipfile(fn):
+            with zipfile.ZipFile(fn) as z: bad = z.testzip()
+            return None if bad is None else f"entry {bad!r} fails its CRC check"
+        if not tarfile.is_tarfile(fn): return "it is not a readable zip or tar archive (truncated, or not an archive at all)"
+        with tarfile.open(fn) as t:
+            for m in t:
+                if m.isfile():
+                    with t.extractfile(m) as f:
+                        while f.read(1 << 20): pass
+        return None
+    except _DAMAGED as e: return f"it is damaged or truncated ({type(e).__name__}: {_one_line(e)})"
+
+# %% ../nbs/02_download.ipynb #fetchcell
+def _content_range(v) -> tuple[int, int | None] | None:
+    "(start, total) from a `Content-Range: bytes a-b/total` header (total None for '*'), else None."
+    m = re.fullmatch(r'bytes (\d+)-\d+/(\d+|\*)', (v or '').strip())
+    return (int(m.group(1)), None if m.group(2) == '*' else int(m.group(2))) if m else None
+
+def _fetch(url, part: Path, timeout) -> tuple[str, int | None]:
+    """Ask for the rest of `url` (a `Range` request when `part` has bytes) and write it to `part`.
+    Returns (how, total): how is 'fresh' (written from byte 0), 'resumed' (appended after a 206 that starts
+    where `part` ends), 'restart' (a 206 starting elsewhere: nothing written) or 'unsatisfiable' (416: the
+    server says `part` already has everything); total is the whole file's size when the server said it."""
     have = part.stat().st_size if part.exists() else 0
     req = urllib.request.Request(url, headers={'User-Agent': 'transfervision'})
     if have: req.add_header('Range', f'bytes={have}-')
     try: r = urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as e:
-        if e.code == 416 and have: return True    # nothing left to send: the part file is complete
-        raise DownloadError(f"Download of {url} failed: HTTP {e.code} {e.reason}. Check the URL.") from None
+        if e.code == 416 and have:
+            m = re.fullmatch(r'bytes \*/(\d+)', (e.headers.get('Content-Range') or '').strip())
+            return 'unsatisfiable', int(m.group(1)) if m else None
+        raise DownloadError(f"Download of {url} failed: {_host(url)} answered HTTP {e.code} {e.reason}. Check the URL.") from None
     with r:
-        if have and r.status != 206: have = 0     # the server ignored Range: start again
         n = r.headers.get('Content-Length')
-        total = have + int(n) if n is not None else None
-        with open(part, 'ab' if have else 'wb') as f:
+        n = int(n) if n is not None and n.isdigit() else None
+        if r.status == 206:
+            cr = _content_range(r.headers.get('Content-Range'))
+            if cr is None or cr[0] != have: return 'restart', None
+            start, total = have, cr[1] if cr[1] is not None else (have + n if n is not None else None)
+        else: start, total = 0, n   # a 200 is the whole file, even when we asked for a range: start again
+        with open(part, 'ab' if start else 'wb') as f:
             while b := r.read(1 << 20): f.write(b)
-    return total is None or part.stat().st_size >= total
+    return ('resumed' if start else 'fresh'), total
 
-def download_url(url: str, dest, sha256: str | None = None, retries: int = 3, timeout: float = 60) -> Path:
-    "Download `url` to `dest` over plain HTTP, resuming a partial download and checking `sha256` if given."
+# %% ../nbs/02_download.ipynb #dlcell
+def download_url(url: str, dest, sha256: str | None = None, size: int | None = None, retries: int = 3,
+                 timeout: float = 60, check_archive: bool | None = None) -> Path:
+    """Download `url` to `dest` over plain HTTP, resuming a partial download where the server allows it.
+    The bytes go to `<dest>.part` and are renamed to `dest` only once they pass every check we have: the size
+    the server announced and `size`, `sha256`, and (`check_archive`; by default when there is no `sha256` and
+    the name ends like an archive) a full read-through of the zip or tar. An existing `dest` that fails the
+    same checks is moved aside to `<dest>.broken` and downloaded again."""
     dest = Path(dest)
-    if dest.exists() and (sha256 is None or file_sha256(dest) == sha256): return dest
+    if check_archive is None: check_archive = sha256 is None and dest.name.lower().endswith(ARCHIVE_SUFFIXES)
+    def problem(fn, total=None):
+        got = fn.stat().st_size
+        for want in (size, total):
+            if want is not None and got != want: return f"it has {got:,} bytes instead of {want:,}"
+        if sha256 is not None and (actual := file_sha256(fn)) != sha256: return f"its sha256 is {actual}, not the expected {sha256}"
+        return archive_problem(fn) if check_archive else None
+    if dest.exists():
+        if (why := problem(dest)) is None: return dest
+        print(f"{dest} cannot be used ({why}); moved it to {_move_aside(dest).name} and downloading it again.")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_suffix(dest.suffix + '.part')
+    part = dest.with_name(dest.name + '.part')
+    err, total = None, None
     for attempt in range(retries + 1):
-        try:
-            if _fetch(url, part, timeout): break
-            err = 'the connection closed early'
-        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e: err = str(e)
-        if attempt == retries:
-            got = part.stat().st_size if part.exists() else 0
-            raise DownloadError(f"Download of {url} stopped after {got:,} bytes ({err}). "
-                                f"Run the same call again to resume from {part}.")
-    if sha256 is not None and (actual := file_sha256(part)) != sha256:
-        part.unlink()  # our own temporary file: a corrupt copy is of no use to anyone
-        raise DownloadError(f"Checksum mismatch for {url}: expected sha256 {sha256}, got {actual}. "
-                            f"The download was discarded; check the URL and the expected checksum, then try again.")
-    part.replace(dest)
-    return dest
+        try: how, total = _fetch(url, part, timeout)
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
+            err = f"no answer from {_host(url)}: {_one_line(getattr(e, 'reason', e))}"; continue
+        if how == 'restart':
+            part.unlink(); err = "the server sent a range that does not continue the partial file"; continue
+        got = part.stat().st_size
+        if how != 'unsatisfiable' and total is not None and got < total:
+            err = f"the connection closed after {got:,} of {total:,} bytes"; continue   # resumed by the next attempt
+        if (why := problem(part, total)) is None: part.replace(dest); return dest
+        part.unlink()   # our own temporary file: bytes that fail the checks are of no use to anyone
+        if how == 'fresh' and total is not None:  # the server sent the whole announced file, and it is wrong
+            raise DownloadError(f"The download of {url} is not usable: {why}. It was discarded; check the URL"
+                                f"{' and the expected checksum' if sha256 else ''}, then try again.")
+        err = f"the downloaded file was not usable ({why})"   # a stale or cut partial file: start again from zero
+    if part.exists() and total is not None:
+        raise DownloadError(f"Download of {url} stopped after {part.stat().st_size:,} of {total:,} bytes ({err}). "
+                            f"Run the same call again to resume from {part}.")
+    part.unlink(missing_ok=True)
+    raise DownloadError(f"Download of {url} failed after {retries + 1} attempts ({err}); nothing was kept. "
+                        f"Check your connection to {_host(url)}, then run the same call again.")
 
 # %% ../nbs/02_download.ipynb #cd785c12
 def _inside(root: Path, name: str) -> bool:
@@ -65,48 +131,111 @@ def _inside(root: Path, name: str) -> bool:
     if name.startswith(('/', '\\')) or re.match(r'^[A-Za-z]:', name): return False
     return (root/name).resolve().is_relative_to(root)
 
-def _refuse(archive, name, dest, why='would be written outside'):
-    raise DownloadError(f"Refusing to extract {Path(archive).name}: entry {name!r} {why} {dest}. "
-                        "The archive is corrupt or malicious; nothing was extracted.")
+@contextmanager
+def _staged(dest: Path):
+    "A fresh temporary folder next to `dest`, renamed to `dest` when the block ends well and removed when it fails."
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise DownloadError(f"{dest} already exists and is not empty; give a new folder (or move that one aside).")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', suffix='.partial', dir=dest.parent))
+    try: yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
+    tmp.chmod(0o755)
+    if dest.exists(): dest.rmdir()
+    tmp.rename(dest)
 
-def extract_archive(archive, dest) -> Path:
-    "Extract a zip or tar(.gz/.bz2/.xz) `archive` into `dest`, refusing entries that would land outside it."
+def extract_archive(archive, dest, max_entries: int = 1_000_000, max_bytes: int = 50 * 10**9) -> Path:
+    """Extract a zip or tar(.gz/.bz2/.xz) `archive` into the new folder `dest`. Every entry is checked first
+    (no path outside `dest`, no link pointing out, no device file, at most `max_entries` entries and
+    `max_bytes` once expanded); extraction goes to a temporary folder renamed to `dest` only when complete."""
     archive, dest = Path(archive), Path(dest).resolve()
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as z:
-            for m in z.infolist():
-                if not _inside(dest, m.filename): _refuse(archive, m.filename, dest)
-                if stat.S_ISLNK(m.external_attr >> 16):
-                    target = posixpath.join(posixpath.dirname(m.filename), z.read(m).decode())
-                    if not _inside(dest, target): _refuse(archive, m.filename, dest, 'is a link pointing outside')
-            dest.mkdir(parents=True, exist_ok=True)
-            z.extractall(dest)
-    elif tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as t:
-            for m in t.getmembers():
-                if not _inside(dest, m.name): _refuse(archive, m.name, dest)
-                if m.issym() and not _inside(dest, posixpath.join(posixpath.dirname(m.name), m.linkname)):
-                    _refuse(archive, m.name, dest, 'is a link pointing outside')
-                if m.islnk() and not _inside(dest, m.linkname): _refuse(archive, m.name, dest, 'is a link pointing outside')
-                if m.isdev(): _refuse(archive, m.name, dest, 'is a device file, not allowed in')
-            dest.mkdir(parents=True, exist_ok=True)
-            t.extractall(dest, filter='data')
-    else:
-        raise DownloadError(f"{archive} is neither a zip nor a tar archive; delete it and download it again.")
+    def refuse(name, why):
+        raise DownloadError(f"Refusing to extract {archive.name}: entry {name!r} {why}. "
+                            "The archive is corrupt or malicious; nothing was extracted.")
+    def check_limits(n, total):
+        if n > max_entries:
+            raise DownloadError(f"Refusing to extract {archive.name}: {n:,} entries, more than max_entries={max_entries:,}; "
+                                "nothing was extracted. Pass a larger max_entries if you trust this archive.")
+        if total > max_bytes:
+            raise DownloadError(f"Refusing to extract {archive.name}: {total:,} bytes once expanded, more than max_bytes={max_bytes:,}; "
+                                "nothing was extracted. Pass a larger max_bytes if you trust this archive and have the disk space.")
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                infos = z.infolist()
+                check_limits(len(infos), sum(m.file_size for m in infos))
+                for m in infos:
+                    if not _inside(dest, m.filename): refuse(m.filename, f"would be written outside {dest}")
+                    mode = m.external_attr >> 16
+                    if stat.S_ISLNK(mode) and not _inside(dest, posixpath.join(posixpath.dirname(m.filename), z.read(m).decode())):
+                        refuse(m.filename, "is a link pointing outside the folder")
+                    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+                        refuse(m.filename, "is a device file, which is not allowed")
+                with _staged(dest) as tmp: z.extractall(tmp)
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as t:
+                members = t.getmembers()   # reads the whole archive: a truncated one fails here, before anything is written
+                check_limits(len(members), sum(m.size for m in members if m.isfile()))
+                for m in members:
+                    # tarfile's 'data' filter strips a leading '/' and extracts inside; we refuse such an archive instead.
+                    if m.name.startswith(('/', '\\')) or re.match(r'^[A-Za-z]:', m.name): refuse(m.name, "has an absolute path")
+                    try: tarfile.data_filter(m, str(dest))   # everything else ('..', links out, devices): tarfile's own rules
+                    except tarfile.FilterError as e: refuse(m.name, f"is not allowed ({type(e).__name__}: {_one_line(e)})")
+                with _staged(dest) as tmp: t.extractall(tmp, filter='data')
+        else:
+            raise DownloadError(f"{archive} is neither a zip nor a tar archive (an error page, or a truncated download?); download it again.")
+    except DownloadError: raise
+    except tarfile.FilterError as e:   # a check that depends on what is already on disk (a link through a link)
+        raise DownloadError(f"Refusing to extract {archive.name}: entry {e.tarinfo.name!r} is not allowed ({type(e).__name__}: "
+                            f"{_one_line(e)}). The archive is corrupt or malicious; nothing was extracted.") from None
+    except _DAMAGED as e:
+        raise DownloadError(f"{archive.name} could not be extracted ({type(e).__name__}: {_one_line(e)}); nothing was extracted. "
+                            "If it is damaged or truncated, download it again.") from None
     return dest
+
+# %% ../nbs/02_download.ipynb #fastaicell
+def fastai_download(name: str, expect=None) -> Path:
+    """Fetch the fastai dataset `URLs.<name>` with fastai's own `untar_data` (its cache `~/.fastai`, or `FASTAI_HOME`,
+    and its progress bar); returns the extracted folder. `expect(folder) -> bool` says whether a folder is complete:
+    an incomplete one there already is moved aside and fetched again, and a damaged cached archive is fetched again."""
+    from fastai.data.external import untar_data, URLs
+    url = getattr(URLs, name)
+    force, moved = False, False
+    while True:
+        try: path = Path(untar_data(url, force_download=force))
+        except urllib.error.URLError as e:
+            raise DownloadError(f"Download of {url} failed ({_host(url)}: {_one_line(getattr(e, 'reason', e))}); "
+                                "check your internet connection, then run the same call again.") from None
+        except (http.client.HTTPException, ConnectionError, TimeoutError) as e:
+            raise DownloadError(f"Download of {url} failed (no answer from {_host(url)}: {type(e).__name__}); "
+                                "check your internet connection, then run the same call again.") from None
+        except _DAMAGED as e:
+            if force: raise DownloadError(f"fastai's download of {url} could not be extracted even after fetching it again "
+                                          f"({type(e).__name__}: {_one_line(e)}); check the free disk space, then run the same call again.") from None
+            print(f"fastai's cached archive of {url} is damaged ({type(e).__name__}); fetching it again.")
+            force = True; continue
+        except Exception as e:   # fastdownload's size/hash check raises a plain Exception
+            raise DownloadError(f"fastai's untar_data({url}) failed: {_one_line(e)}; run the same call again.") from None
+        if expect is None or expect(path): return path
+        if moved: raise DownloadError(f"fastai's download of {url} in {path} is not complete even after extracting it again; report the problem.")
+        print(f"{path} is not complete; moved it to {_move_aside(path, 'incomplete').name} and extracting it again.")
+        moved = True
 
 # %% ../nbs/02_download.ipynb #6ddc0dd4
 class KaggleCredentialsError(RuntimeError):
-    "No Kaggle API credentials were found; the message says how to provide them."
+    "Kaggle asked for an account; the message says how to provide one."
 
-KAGGLE_HELP = """No Kaggle API credentials found. Provide them in one of these ways:
+KAGGLE_HELP = """Kaggle asked for an account. Public datasets (all the course ones) download without one; a private or
+competition dataset, or one whose rules must be accepted first, needs your Kaggle API credentials:
   1. On https://www.kaggle.com/settings click "Create New Token" and save the file as ~/.kaggle/kaggle.json
      (or in the folder named by KAGGLE_CONFIG_DIR), then run: chmod 600 ~/.kaggle/kaggle.json
   2. Or set the environment variables KAGGLE_USERNAME and KAGGLE_KEY (the two values inside kaggle.json),
      or KAGGLE_API_TOKEN (a new-style token, which may also be saved as ~/.kaggle/access_token).
-  3. On Google Colab, run in a cell:
-       from google.colab import files; files.upload()   # choose kaggle.json
-       !mkdir -p ~/.kaggle && mv kaggle.json ~/.kaggle/ && chmod 600 ~/.kaggle/kaggle.json
+  3. On Google Colab, keep them in Colab Secrets: click the key icon in the left sidebar, add the secrets
+     KAGGLE_USERNAME and KAGGLE_KEY, allow this notebook to read them, then run in a cell:
+       import os; from google.colab import userdata
+       os.environ['KAGGLE_USERNAME'] = userdata.get('KAGGLE_USERNAME'); os.environ['KAGGLE_KEY'] = userdata.get('KAGGLE_KEY')
 Or skip the download: set TRANSFERVISION_DATA to a folder that already holds the dataset."""
 
 def kaggle_credentials() -> str | None:
@@ -122,43 +251,99 @@ def kaggle_credentials() -> str | None:
             if (d/f).is_file() and (d/f).stat().st_size: return str(d/f)
     return None
 
-def kaggle_download(slug: str, dest) -> Path:
-    "Download the Kaggle dataset `slug` ('owner/name') and extract it into `dest`."
-    if kaggle_credentials() is None: raise KaggleCredentialsError(KAGGLE_HELP)
-    from kaggle.api.kaggle_api_extended import KaggleApi  # imported only now: it complains loudly without credentials
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
-    api = KaggleApi(); api.authenticate()
-    api.dataset_download_files(slug, path=str(dest), quiet=False, unzip=False)
-    archive = dest/f"{slug.split('/')[-1]}.zip"
-    extract_archive(archive, dest)
-    archive.unlink()  # our own download, now extracted
+# %% ../nbs/02_download.ipynb #kagglecell
+def _kaggle_error(slug: str, e: Exception) -> Exception:
+    "The one-line error (or the credentials help) for what `kagglehub` raised while fetching `slug`."
+    page = f"https://www.kaggle.com/datasets/{slug}"
+    resp = getattr(e, 'response', None)
+    code = getattr(resp, 'status_code', None)
+    if code in (401, 403) or type(e).__name__ == 'UnauthenticatedError':
+        if kaggle_credentials() is None:
+            return KaggleCredentialsError(f"Kaggle refused to send {slug} without an account (HTTP {code or 401}).\n{KAGGLE_HELP}")
+        return DownloadError(f"Kaggle refused {slug} to your account (HTTP {code or 401}): open {page}, accept its rules "
+                             "if it has any, and check that your credentials are current.")
+    if code == 404: return DownloadError(f"Kaggle has no dataset {slug!r} (HTTP 404); check the name at {page}.")
+    import requests
+    if isinstance(e, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)):
+        req = getattr(e, 'request', None)
+        host = _host(req.url) if getattr(req, 'url', None) else 'www.kaggle.com'
+        return DownloadError(f"Could not reach {host} to download the Kaggle dataset {slug} ({type(e).__name__}); "
+                             "check your internet connection (or proxy), then run the same call again.")
+    return DownloadError(f"kagglehub could not download {slug} ({type(e).__name__}: {_one_line(e)}); run the same call again, "
+                         f"or fetch it from {page} and set TRANSFERVISION_DATA to the folder holding it.")
+
+def _link_tree(src: Path, dst: Path):
+    "Recreate the files of `src` under `dst` as hard links (no second copy of the bytes); copy where links are impossible."
+    copying = False
+    for d, _, files in os.walk(src):
+        out = dst/Path(d).relative_to(src); out.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            if not copying:
+                try: os.link(Path(d)/f, out/f); continue
+                except OSError:
+                    copying = True
+                    print(f"Hard links from {src} to {dst} are not possible (another disk?): copying the files instead.")
+            shutil.copy2(Path(d)/f, out/f)
+
+def kaggle_download(slug: str, dest, force_download: bool = False) -> Path:
+    """Fetch the Kaggle dataset `slug` ('owner/name') with `kagglehub` (public datasets need no account) and
+    lay its files out in the new folder `dest`, as hard links into kagglehub's cache (`KAGGLEHUB_CACHE`, by
+    default ~/.cache/kagglehub), so the bytes are on disk once and a dataset kagglehub already has is not
+    downloaded again. `force_download` makes kagglehub fetch it afresh."""
+    try: import kagglehub
+    except ImportError: raise DownloadError("Downloading from Kaggle needs the kagglehub package: pip install kagglehub") from None
+    dest = Path(dest)
+    try: src = Path(kagglehub.dataset_download(slug, force_download=force_download))
+    except Exception as e: raise _kaggle_error(slug, e) from None
+    with _staged(dest) as tmp:
+        if src.is_dir(): _link_tree(src, tmp)
+        else: _link_tree(src.parent, tmp)   # a single-file dataset
     return dest
 
 # %% ../nbs/02_download.ipynb #330e518b
+def _archive_name(info, url: str) -> str:
+    "Cache name of the archive `url` of dataset `info`: the folder, a short hash of the URL (a new URL is a new file), the suffix."
+    import hashlib
+    suffix = ''.join(s for s in Path(urllib.parse.urlsplit(url).path).suffixes[-2:] if s.lower() in ARCHIVE_SUFFIXES + ('.gz', '.bz2', '.xz'))
+    return f"{info.folder}-{hashlib.sha256(url.encode()).hexdigest()[:10]}{suffix or '.zip'}"
+
 def download_dataset(info, url: str | None = None, sha256: str | None = None) -> Path:
-    "Fetch the dataset described by `info` (a `transfervision.data.DatasetInfo`) into `download_dir()`; returns its root folder."
-    import shutil
+    """Fetch the dataset described by `info` (a `transfervision.data.DatasetInfo`); returns its root folder.
+    Sources, first that applies: `url` (a zip/tar over HTTP, checked with `sha256`), `info.fastai_url` (fastai's
+    `untar_data`, into fastai's cache), `info.url` (checked with `info.sha256`/`info.size`, or a full read of the
+    archive), `info.kaggle` (kagglehub). All but fastai's end in `download_dir()/info.folder`."""
     from transfervision.core import download_dir
+    if url is None and info.fastai_url:
+        print(f"Downloading {info.title} with fastai's untar_data (URLs.{info.fastai_url}) ...")
+        root = info.find_root(fastai_download(info.fastai_url, expect=lambda p: info.find_root(p) is not None))
+        print(f"{info.title} is in {root}")
+        return root
+    url = url or info.url
+    if not url and not info.kaggle:
+        raise DownloadError(f"{info.title} has no download configured; set TRANSFERVISION_DATA to a folder holding {info.folder}/.")
     base = download_dir(); base.mkdir(parents=True, exist_ok=True)
     tmp = base/f'.{info.folder}.extracting'
-    if tmp.exists(): shutil.rmtree(tmp)  # our own half-finished extraction from an earlier run
-    url = url or info.url
-    if url:
-        print(f"Downloading {info.title} from {url} ...")
-        archive = download_url(url, base/'archives'/f"{info.folder}{''.join(Path(url.split('?')[0]).suffixes[-2:]) or '.zip'}",
-                               sha256=sha256 if sha256 is not None else (info.sha256 if url == info.url else None))
-        extract_archive(archive, tmp)
-    elif info.kaggle:
-        print(f"Downloading {info.title} from Kaggle ({info.kaggle}) ...")
-        kaggle_download(info.kaggle, tmp)
-    else:
-        raise DownloadError(f"{info.title} has no download configured; set TRANSFERVISION_DATA to a folder holding {info.folder}/.")
-    if info.fix_layout: info.fix_layout(tmp)
-    root = info.find_root(tmp)
-    if root is None:
-        raise DownloadError(f"The download of {info.title} does not contain the expected layout ({info.layout}); "
-                            f"look inside {tmp} and report the problem.")
+    for force in (False, True):
+        if tmp.exists(): shutil.rmtree(tmp)  # our own half-finished work from an earlier run
+        if url:
+            print(f"Downloading {info.title} from {url} ...")
+            known = url == info.url
+            archive = download_url(url, base/'archives'/_archive_name(info, url),
+                                   sha256=sha256 if sha256 is not None else (info.sha256 if known else None),
+                                   size=info.size if known else None)
+            extract_archive(archive, tmp)
+        else:
+            print(f"Downloading {info.title} from Kaggle ({info.kaggle}) with kagglehub ...")
+            kaggle_download(info.kaggle, tmp, force_download=force)
+        if info.fix_layout: info.fix_layout(tmp)
+        if (root := info.find_root(tmp)) is not None: break
+        if url or force:
+            raise DownloadError(f"The download of {info.title} does not contain the expected layout ({info.layout}); "
+                                f"look inside {tmp} and report the problem.")
+        print(f"kagglehub's copy of {info.kaggle} does not have the expected layout; fetching it again.")
     dest = base/info.folder
+    if dest.exists() or dest.is_symlink():
+        print(f"{dest} is not a complete copy; moved it to {_move_aside(dest, 'incomplete').name}.")
     root.rename(dest)
     if tmp.exists(): shutil.rmtree(tmp)  # what is left of our own extraction (archive wrappers, READMEs)
     print(f"{info.title} is in {dest}")
