@@ -1,4 +1,4 @@
-"""The `transfervision` command: list the datasets, train a model, predict images, report the environment.
+"""The `transfervision` command (also `python -m transfervision`): list the datasets, train a model on a course dataset or a folder of your own images, predict, serve a demo, report the environment. Every mistake is one line that says what to do.
 
 Docs: https://transfervision.github.io/transfervision/cli.html.md"""
 
@@ -6,11 +6,15 @@ Docs: https://transfervision.github.io/transfervision/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #ccf8200c
 from __future__ import annotations
-import argparse, sys, warnings
+import argparse, math, sys, time, tempfile, warnings
 from pathlib import Path
 
+# torch 2.14 warns about fastai's use of torch.jit.script as fastai is imported: noise on a terminal, not the user's business.
+warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+
 # %% auto #0
-__all__ = ['CLIError', 'make_parser', 'main']
+__all__ = ['CLIError', 'positive_int', 'positive_float', 'writable_folder', 'training_folder_classes', 'EpochLine', 'make_parser',
+           'main']
 
 # %% ../nbs/09_cli.ipynb #ba808725
 class CLIError(Exception):
@@ -18,6 +22,32 @@ class CLIError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message): raise CLIError(f"{message} (see: {self.prog} --help)")
+
+# %% ../nbs/09_cli.ipynb #673b8c31
+def positive_int(text: str) -> int:
+    "argparse type: a whole number ≥ 1."
+    try: v = int(text)
+    except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1: raise argparse.ArgumentTypeError(f"{v} is too small: use 1 or more")
+    return v
+
+def positive_float(text: str) -> float:
+    "argparse type: a finite number > 0 (a learning rate)."
+    try: v = float(text)
+    except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v) or v <= 0: raise argparse.ArgumentTypeError(f"{text} is not a finite positive number (try 1e-3)")
+    return v
+
+# %% ../nbs/09_cli.ipynb #7acfac0f
+def writable_folder(path) -> Path:
+    "`path` as a folder we can write into (created if missing); one clear error when it is a file or not writable."
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir(): raise CLIError(f"--out {p} is an existing file: give a folder name (it is created if missing)")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=p): pass
+    except OSError as e: raise CLIError(f"cannot write into {p} ({e.strerror}): choose another --out folder") from None
+    return p
 
 # %% ../nbs/09_cli.ipynb #7817a780
 def _cmd_datasets(args) -> int:
@@ -36,96 +66,168 @@ def _cmd_env(args) -> int:
     env_report(show=True)
     return 0
 
-# %% ../nbs/09_cli.ipynb #e30e4647
-def _dls_for(source: str, budget_name: str | None, epochs: int | None):
-    "DataLoaders and budget for a course dataset name or a folder of class subfolders."
-    from transfervision.data import DATASETS, dataset_dls, folder_dls
-    from transfervision.core import get_budget
-    name = source.replace('-', '_')
-    over = {} if epochs is None else dict(epochs=epochs)
-    if name in DATASETS:
-        budget = get_budget(name, name=budget_name, verbose=False, **over)
-        return dataset_dls(name, budget), budget, name
-    if Path(source).is_dir():
-        budget = get_budget(None, name=budget_name, verbose=False, **over)
-        return folder_dls(source, budget), budget, Path(source).name
-    raise CLIError(f"{source!r} is neither a course dataset ({', '.join(DATASETS)}) nor a folder of class subfolders.")
+# %% ../nbs/09_cli.ipynb #d07cd035
+def training_folder_classes(path) -> dict[str, int]:
+    "Class name -> number of image files, for a folder of class subfolders; a clear error when it cannot be trained on."
+    from transfervision.images import image_files
+    path = Path(path)
+    if not path.is_dir(): raise CLIError(f"{path} is not a folder")
+    counts = {}
+    for f in image_files(path):
+        counts[f.parent.name] = counts.get(f.parent.name, 0) + 1
+    counts = {k: counts[k] for k in sorted(counts)}
+    if not counts: raise CLIError(f"no images in {path}: put them in one subfolder per class, e.g. {path}/cats/1.jpg")
+    if len(counts) < 2:
+        raise CLIError(f"{path} has only one class ({next(iter(counts))}); a classifier needs at least two subfolders of images")
+    return counts
 
+# %% ../nbs/09_cli.ipynb #6b613f9c
+from fastai.callback.core import Callback
+
+class EpochLine(Callback):
+    "Print one line per epoch: the stage, the epoch, validation accuracy and an estimate of the time left."
+    order = 90
+    def __init__(self, stage: str, out=None): self.stage, self.out = stage, out
+    def before_fit(self): self.t0 = time.time()
+    def after_epoch(self):
+        done, total = self.epoch + 1, self.n_epoch
+        names, vals = self.recorder.metric_names[1:-1], self.recorder.values[-1] if self.recorder.values else []
+        acc = dict(zip(names, vals)).get('accuracy')
+        left = (time.time() - self.t0) / done * (total - done)
+        msg = f"{self.stage}: epoch {done}/{total}" + (f", accuracy {acc:.1%}" if acc is not None else '') + f", about {left:.0f} s left"
+        print(msg, file=self.out or sys.stdout, flush=True)
+
+# %% ../nbs/09_cli.ipynb #1aefa70a
+def _dls_for(args):
+    "DataLoaders, budget and a name for what `train` was given: a course dataset or a folder of class subfolders."
+    from dataclasses import replace
+    from transfervision.core import get_budget
+    from transfervision.data import DATASETS, dataset_dls, folder_dls
+    over = {k: v for k, v in dict(epochs=args.epochs, bs=args.bs).items() if v is not None}
+    name = args.source.replace('-', '_')
+    if name in DATASETS:
+        budget = get_budget(name, name=args.budget, verbose=False, **over)
+        if args.per_class is not None: budget = replace(budget, per_class=args.per_class)
+        return (lambda b: dataset_dls(name, b, seed=args.seed)), budget, name
+    if Path(args.source).is_dir():
+        training_folder_classes(args.source)
+        budget = get_budget(None, name=args.budget, verbose=False, **over)
+        return (lambda b: folder_dls(args.source, b, seed=args.seed, per_class=args.per_class)), budget, Path(args.source).name
+    raise CLIError(f"{args.source!r} is neither a course dataset ({', '.join(DATASETS)}) nor a folder of class subfolders")
+
+# %% ../nbs/09_cli.ipynb #dd4353e5
+def _enough_for_a_batch(make, budget, say):
+    "Build the DataLoaders; if the training set is smaller than a batch, use a smaller batch size and say so."
+    from dataclasses import replace
+    dls = make(budget)
+    n = len(dls.train_ds)
+    if n < 2: raise CLIError(f"only {n} training image(s) after the validation split: add images (at least a few per class)")
+    if len(dls.train) == 0:   # fastai drops the last partial batch, so fewer images than bs means no training step at all
+        budget = replace(budget, bs=n)
+        say(f"Only {n} training images, fewer than a batch: using batch size {n}.")
+        dls = make(budget)
+    return dls, budget
+
+# %% ../nbs/09_cli.ipynb #8ee61014
 def _cmd_train(args) -> int:
     from transfervision.core import seed_everything
     from transfervision.models import make_learner
-    from transfervision.train import train_head
     from transfervision.inference import export_model
+    from transfervision import train
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    out = writable_folder(args.out)              # checked before minutes of training, not after
     seed_everything(args.seed)
-    dls, budget, name = _dls_for(args.source, args.budget, args.epochs)
-    print(f"Training on {name}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation images, "
-          f"{len(dls.vocab)} classes; {budget}")
+    make, budget, name = _dls_for(args)
+    dls, budget = _enough_for_a_batch(make, budget, say)
+    say(f"Training on {name}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation images, "
+        f"{len(dls.vocab)} classes; {budget}")
     learn = make_learner(dls, arch=args.arch or budget.arch)
-    with learn.no_bar(), learn.no_logging(): train_head(learn, budget.epochs, lr=args.lr)
-    with learn.no_bar(): preds, targs = learn.get_preds()
+    cbs = [] if args.quiet else [EpochLine('head')]
+    with learn.no_bar(), learn.no_logging():
+        cached = budget.cache_features and hasattr(train, 'train_head_cached')
+        if cached: train.train_head_cached(learn, budget.epochs, lr=args.lr, cbs=cbs)
+        else: train.train_head(learn, budget.epochs, lr=args.lr, cbs=cbs)
+        preds, targs = learn.get_preds()
     acc = (preds.argmax(1) == targs).float().mean().item()
-    out = export_model(learn, args.out)
-    print(f"accuracy {acc:.1%} on {len(targs)} validation images after {budget.epochs} epoch(s); model written to {out}")
+    export_model(learn, out)
+    print(f"accuracy {acc:.1%} on {len(targs)} validation images after {budget.epochs} epoch(s) of head training"
+          f"{' on cached features' if cached else ''}; model written to {out}")
     return 0
 
+# %% ../nbs/09_cli.ipynb #e30e4647
 def _cmd_predict(args) -> int:
     from transfervision.inference import load_model
+    if args.csv and Path(args.csv).is_dir(): raise CLIError(f"--csv {args.csv} is a folder: give a file name, e.g. {Path(args.csv)/'predictions.csv'}")
     pred = load_model(args.model)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         df = pred.predict(args.images, bs=args.bs, topk=args.topk)
     if pred.skipped:
         print(f"transfervision: skipped {len(pred.skipped)} unreadable image(s): "
-              + ', '.join(str(f) for f, _ in pred.skipped), file=sys.stderr)
+              + '; '.join(f"{Path(f).name} ({why})" for f, why in pred.skipped), file=sys.stderr)
+    if not len(df): raise CLIError("none of the given images could be read")
     out = df.assign(topk=[' '.join(f'{l}:{p:.3f}' for l, p in t) for t in df.topk])
     if args.csv:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         out.to_csv(args.csv, index=False)
         print(f"wrote {len(out)} predictions to {args.csv}")
     else:
-        with __import__('pandas').option_context('display.max_rows', None, 'display.width', 200,
-                                                 'display.max_colwidth', None):
+        import pandas as pd
+        with pd.option_context('display.max_rows', None, 'display.width', 200, 'display.max_colwidth', None):
             print(out.to_string(index=False, formatters={'probability': '{:.3f}'.format}))
+    return 0
+
+# %% ../nbs/09_cli.ipynb #f5390ce2
+def _cmd_demo(args) -> int:
+    from transfervision.demo import launch_demo
+    launch_demo(args.model, host=args.host, port=args.port, share=args.share)
     return 0
 
 # %% ../nbs/09_cli.ipynb #1adf4eb4
 def make_parser() -> argparse.ArgumentParser:
     "The `transfervision` argument parser with its subcommands."
     p = _Parser(prog='transfervision', description='Transfer learning for image classification, from the command line.')
-    sub = p.add_subparsers(dest='command', metavar='{datasets,train,predict,env}', parser_class=_Parser)
+    p.add_argument('--debug', action='store_true', help='show the full traceback of an error')
+    sub = p.add_subparsers(dest='command', metavar='{datasets,train,predict,demo,env}', parser_class=_Parser)
     sub.required = True
     s = sub.add_parser('datasets', help='list the course datasets and whether a local copy exists')
     s.set_defaults(func=_cmd_datasets)
     s = sub.add_parser('train', help="train a classifier's head and export it")
     s.add_argument('source', help='a course dataset name (pets, rock_paper_scissors, doraemon_walle, stanford_cars) '
                                   'or a folder with one subfolder of images per class')
-    s.add_argument('--out', required=True, help='folder to write the exported model to')
+    s.add_argument('--out', required=True, help='folder to write the exported model to (created if missing)')
     s.add_argument('--arch', default=None, help="architecture: auto, efficientnet_lite0, resnet34, ... (default: the budget's)")
     s.add_argument('--budget', choices=['full', 'cpu', 'test'], default=None, help='preset sizes (default: picked for this machine)')
-    s.add_argument('--epochs', type=int, default=None, help="epochs of head training (default: the budget's)")
-    s.add_argument('--lr', type=float, default=None, help='learning rate (default: train_head\'s)')
+    s.add_argument('--epochs', type=positive_int, default=None, help="epochs of head training (default: the budget's)")
+    s.add_argument('--lr', type=positive_float, default=None, help="learning rate (default: train_head's)")
+    s.add_argument('--bs', type=positive_int, default=None, help="batch size (default: the budget's)")
+    s.add_argument('--per-class', type=positive_int, default=None,
+                   help="images per class to train on (default: all of a folder's; the budget's for a course dataset)")
     s.add_argument('--seed', type=int, default=42, help='random seed (default 42)')
+    s.add_argument('--quiet', action='store_true', help='print only the result line')
     s.set_defaults(func=_cmd_train)
     s = sub.add_parser('predict', help='predict the class of images with an exported model')
     s.add_argument('model', help='folder written by `transfervision train` (or export_model)')
     s.add_argument('images', nargs='+', help='image files and/or folders (searched recursively)')
     s.add_argument('--csv', default=None, help='write the predictions to this CSV file instead of printing them')
-    s.add_argument('--bs', type=int, default=64, help='batch size (default 64)')
-    s.add_argument('--topk', type=int, default=3, help='how many best classes to list per image (default 3)')
+    s.add_argument('--bs', type=positive_int, default=64, help='batch size (default 64)')
+    s.add_argument('--topk', type=positive_int, default=3, help='how many best classes to list per image (default 3)')
     s.set_defaults(func=_cmd_predict)
+    s = sub.add_parser('demo', help='serve an exported model as a web page (Gradio)')
+    s.add_argument('model', help='folder written by `transfervision train` (or export_model)')
+    s.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1: this computer only)')
+    s.add_argument('--port', type=positive_int, default=7860, help='port (default 7860)')
+    s.add_argument('--share', action='store_true', help="also open a temporary public link through Gradio's servers")
+    s.set_defaults(func=_cmd_demo)
     s = sub.add_parser('env', help='versions, hardware and data folders')
     s.set_defaults(func=_cmd_env)
     return p
 
-def _expected_errors() -> tuple:
-    "Exceptions that mean a problem with the user's files, data or machine, not a bug."
-    from transfervision.download import DownloadError, KaggleCredentialsError
-    from transfervision.models import WeightsUnavailableError
-    return (FileNotFoundError, NotADirectoryError, PermissionError, ValueError, KeyError,
-            DownloadError, KaggleCredentialsError, WeightsUnavailableError)
-
+# %% ../nbs/09_cli.ipynb #2a195c26
 def main(argv: list[str] | None = None) -> int:
     "Run the `transfervision` command with `argv` (default: the command line); returns the exit status."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = '--debug' in argv
     try:
         args = make_parser().parse_args(argv)
         with warnings.catch_warnings():   # deprecation notices of the libraries are not the user's business
@@ -134,10 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:          # --help prints and exits 0
         return e.code if isinstance(e.code, int) else 0
     except CLIError as e:
+        if debug: raise
         print(f"transfervision: error: {e}", file=sys.stderr); return 2
-    except Exception as e:
-        if not isinstance(e, _expected_errors()): raise   # a bug: keep the traceback
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"transfervision: error: {' '.join(str(msg).split())}", file=sys.stderr); return 1
     except KeyboardInterrupt:
         print("transfervision: interrupted", file=sys.stderr); return 130
+    except Exception as e:
+        if debug: raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        text = ' '.join(str(msg).split()) or type(e).__name__
+        if isinstance(e, (MemoryError, RecursionError, AttributeError, TypeError, NameError, ImportError, AssertionError)):
+            text = f"{type(e).__name__}: {text} (this looks like a bug; run again with --debug and report the traceback)"
+        print(f"transfervision: error: {text}", file=sys.stderr); return 1

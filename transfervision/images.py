@@ -1,4 +1,4 @@
-"""What counts as an image file, opening any image as 8-bit RGB, one image `Dataset`, and the hygiene checks every real dataset needs: duplicates, broken files, moving bad files aside.
+"""What counts as an image file, opening any image safely as 8-bit RGB (with a pixel limit against decompression bombs), the one image `Dataset`, and the hygiene checks every real dataset needs: duplicates, unusable files, moving bad files aside.
 
 Docs: https://transfervision.github.io/transfervision/images.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://transfervision.github.io/transfervision/images.html.md"""
 
 # %% ../nbs/01_images.ipynb #d798f8e8
 from __future__ import annotations
-import csv, time, shutil
+import csv, os, time, shutil, warnings
 from collections import defaultdict
 from pathlib import Path
 import numpy as np
@@ -16,8 +16,9 @@ from fastai.vision.core import PILImage
 from .core import local_data_dir, file_sha256
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'ODD_MODES', 'image_files', 'load_rgb', 'PILImageRGB', 'find_duplicates', 'check_images',
-           'quarantine', 'ImageFilesDataset']
+__all__ = ['IMAGE_EXTENSIONS', 'MAX_PIXELS', 'ODD_MODES', 'image_files', 'ImageFileError', 'ImageTooLargeError', 'load_rgb',
+           'PILImageRGB', 'find_duplicates', 'check_images', 'usable_images', 'quarantine', 'ImageFilesDataset',
+           'collate_usable']
 
 # %% ../nbs/01_images.ipynb #b41684c1
 IMAGE_EXTENSIONS = {'.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff'}
@@ -33,10 +34,55 @@ def image_files(items) -> list[Path]:
         else: raise FileNotFoundError(f"No such file or folder: {p}")
     return out
 
+# %% ../nbs/01_images.ipynb #5c35d283
+class ImageFileError(OSError):
+    "An image file that cannot be used; `problem` says why ('zero-byte file', 'not an image', 'truncated', ...)."
+    hint = "Look at the file; move unusable files aside with quarantine(check_images(folder))."
+    def __init__(self, path, problem: str, mode: str = '', size: tuple | None = None):
+        self.path, self.problem, self.mode, self.size = Path(path), problem, mode, size
+        super().__init__(f"{self.path}: {problem}. {self.hint}")
+    def __reduce__(self): return (type(self), (self.path, self.problem, self.mode, self.size))  # survives DataLoader workers
+
+# %% ../nbs/01_images.ipynb #10b7f969
+class ImageTooLargeError(ImageFileError):
+    "An image with more pixels than the limit (`MAX_PIXELS`): refused before it is decoded."
+    hint = ("Shrink it, or if you trust the file raise transfervision.images.MAX_PIXELS (or pass max_pixels=); "
+            "the limit guards against decompression bombs.")
+
+# %% ../nbs/01_images.ipynb #738570e1
+MAX_PIXELS = 90_000_000   # images with more pixels are refused unread (decompression-bomb guard)
+
 # %% ../nbs/01_images.ipynb #0750a984
-def load_rgb(fn) -> Image.Image:
-    "Open an image as 8-bit RGB: 16-bit/32-bit images are scaled down, transparency is put on white."
-    im = Image.open(fn); im.load()
+def _problem(e: Exception) -> str:
+    "A short reason for an exception raised while opening or decoding an image."
+    from PIL import UnidentifiedImageError
+    msg = str(e)
+    if isinstance(e, UnidentifiedImageError): return 'not an image'
+    if isinstance(e, FileNotFoundError): return 'missing'
+    if isinstance(e, (OSError, SyntaxError)) and ('truncated' in msg or 'broken data stream' in msg): return 'truncated'
+    return f'unreadable ({type(e).__name__}: {msg})'
+
+def _open(fn, max_pixels: int | None = None) -> Image.Image:
+    "`fn` opened by PIL (header only) once its pixel count is within the limit; raises `ImageFileError`."
+    fn, limit = Path(fn), MAX_PIXELS if max_pixels is None else max_pixels
+    try:
+        if fn.stat().st_size == 0: raise ImageFileError(fn, 'zero-byte file')
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always', Image.DecompressionBombWarning)
+            im = Image.open(fn)
+    except ImageFileError: raise
+    except Image.DecompressionBombError as e:   # PIL refuses above twice its own limit, before we see the size
+        raise ImageTooLargeError(fn, f"too large: {e.args[0].split(' exceeds')[0].lower()}") from None
+    except Exception as e: raise ImageFileError(fn, _problem(e)) from e
+    w, h = im.size
+    if w * h > limit:
+        im.close()
+        raise ImageTooLargeError(fn, f"too large: {w}×{h} ({w*h/1e6:.3g} MP, over the {limit/1e6:g} MP limit)", im.mode, (w, h))
+    for c in caught: warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)   # within our limit: shown
+    return im
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    "A loaded PIL image as 8-bit RGB: deep images scaled down, transparency put on white."
     if im.mode in ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I', 'F'):
         a = np.asarray(im).astype(np.float64)
         scale = 257. if a.max() > 255 else 1.
@@ -48,6 +94,19 @@ def load_rgb(fn) -> Image.Image:
         bg.paste(im.convert('RGBA'), mask=im.convert('RGBA').getchannel('A'))
         return bg
     return im.convert('RGB')
+
+def _read(fn, max_pixels: int | None = None) -> tuple[Image.Image, str]:
+    "`fn` decoded as 8-bit RGB, and the mode it was stored in; raises `ImageFileError` saying why it cannot be used."
+    im = _open(fn, max_pixels)
+    try:
+        with im:
+            im.load()
+            return _to_rgb(im), im.mode
+    except Exception as e: raise ImageFileError(fn, _problem(e), im.mode, im.size) from e
+
+def load_rgb(fn, max_pixels: int | None = None) -> Image.Image:
+    "Open an image as 8-bit RGB (deep images scaled, transparency on white); `ImageFileError` if it cannot be used."
+    return _read(fn, max_pixels)[0]
 
 # %% ../nbs/01_images.ipynb #e2199fb9
 class PILImageRGB(PILImage):
@@ -75,64 +134,96 @@ ODD_MODES = {'CMYK': 'CMYK colour', 'RGBA': 'has transparency', 'LA': 'has trans
              'L': 'grayscale', '1': 'black and white', 'I;16': '16-bit', 'I;16B': '16-bit', 'I;16L': '16-bit',
              'I': '32-bit integer', 'F': 'floating point'}
 
-def _check(p: Path) -> dict:
-    from PIL import UnidentifiedImageError
+def _check(p: Path, max_pixels: int | None = None) -> dict:
+    "One row of `check_images`: the same decoding as `load_rgb`, so 'usable' means `load_rgb` will work."
     r = dict(path=p, problem='', mode='', size=None, bytes=p.stat().st_size, usable=False)
-    if r['bytes'] == 0: return {**r, 'problem': 'zero-byte file'}
-    try:
-        with Image.open(p) as im:
-            r.update(mode=im.mode, size=im.size)
-            im.load()
-    except UnidentifiedImageError: return {**r, 'problem': 'not an image'}
-    except (OSError, SyntaxError) as e:
-        return {**r, 'problem': 'truncated' if 'truncated' in str(e) or 'broken data stream' in str(e) else f'unreadable ({e})'}
-    except Exception as e: return {**r, 'problem': f'unreadable ({type(e).__name__}: {e})'}
-    if r['mode'] in ODD_MODES: r['problem'] = f"mode {r['mode']} ({ODD_MODES[r['mode']]}): converted to RGB on loading"
-    return {**r, 'usable': True}
+    try: rgb, mode = _read(p, max_pixels)
+    except ImageFileError as e: return {**r, 'problem': e.problem, 'mode': e.mode, 'size': e.size}
+    r.update(mode=mode, size=rgb.size, usable=True)
+    if mode in ODD_MODES: r['problem'] = f"mode {mode} ({ODD_MODES[mode]}): converted to RGB on loading"
+    return r
 
-def check_images(folder):
-    "A DataFrame (path, problem, mode, size, bytes, usable) for every image file under `folder`."
+def check_images(items, max_pixels: int | None = None):
+    "A DataFrame (path, problem, mode, size, bytes, usable) for every image file of `items` (a folder, file or list)."
     import pandas as pd
-    folder = Path(folder)
-    files = image_files(folder)
-    df = pd.DataFrame([_check(p) for p in files], columns=['path', 'problem', 'mode', 'size', 'bytes', 'usable'])
-    df.attrs['folder'] = folder.resolve()
+    files = image_files(items)
+    df = pd.DataFrame([_check(p, max_pixels) for p in files], columns=['path', 'problem', 'mode', 'size', 'bytes', 'usable'])
+    if isinstance(items, (str, Path)) and Path(items).is_dir(): folder = Path(items).resolve()
+    else: folder = Path(os.path.commonpath([p.parent.resolve() for p in files])) if files else None
+    df.attrs['folder'] = folder   # what `quarantine` moves files out of
     return df
 
+# %% ../nbs/01_images.ipynb #cbe3ec89
+def usable_images(items, max_pixels: int | None = None, warn: bool = True):
+    "The files of `items` that `load_rgb` can use, in order, and a `check_images` report of the others (warned about)."
+    report = check_images(items, max_pixels)
+    ok = report['usable'].astype(bool)
+    good = [Path(p) for p in report.path[ok]]
+    bad = report[~ok].reset_index(drop=True)
+    bad.attrs = dict(report.attrs)
+    if warn and len(bad):
+        names = '; '.join(f"{p} ({pr})" for p, pr in zip(bad.path[:5], bad.problem[:5])) + ('; ...' if len(bad) > 5 else '')
+        warnings.warn(f"Skipping {len(bad)} unusable image(s) of {len(report)}: {names}. "
+                      "Move them aside with quarantine(report).", stacklevel=2)
+    return good, bad
+
 # %% ../nbs/01_images.ipynb #743fcd77
+def _move(p: Path, to: Path):
+    "Move the file or symbolic link `p` to `to`; a link stays a link to the same target, which is not touched."
+    to.parent.mkdir(parents=True, exist_ok=True)
+    if p.is_symlink():
+        target = Path(os.readlink(p))
+        if not target.is_absolute(): target = p.parent.resolve()/target
+        os.symlink(target, to); os.unlink(p)
+    else: shutil.move(str(p), str(to))
+
 def quarantine(report, dest=None) -> list[tuple[Path, Path]]:
     "Move the unusable files of a `check_images` report aside (default: `_quarantine/` beside the folder); returns (from, to)."
-    folder = Path(report.attrs['folder'])
+    folder = report.attrs.get('folder')
+    if folder is None: print("Nothing to quarantine: the report lists no files."); return []
+    folder = Path(folder).resolve()
     local = local_data_dir()
     if local is not None and folder.is_relative_to(local):
         raise PermissionError(f"{folder} is inside TRANSFERVISION_DATA, which is read-only: copy the folder elsewhere first.")
     dest = Path(dest) if dest else folder.parent/'_quarantine'/folder.name
-    moved = []
+    moved, failed = [], []
     bad = report[~report['usable'].astype(bool)]
     for p, problem in zip(bad['path'], bad['problem']):
         p = Path(p)
-        if not p.exists(): continue
-        to = dest/p.resolve().relative_to(folder)
-        while to.exists(): to = to.with_name(f'{to.stem}.dup{to.suffix}')
-        to.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(p), str(to))
-        moved.append((p, to, problem))
-    if not moved:
+        try:
+            if not p.is_symlink() and not p.exists(): continue   # already moved (an earlier run)
+            entry = p.parent.resolve()/p.name                     # the entry itself: a link is not followed
+            if not entry.is_relative_to(folder): raise ValueError(f"not inside {folder}, left where it is")
+            to = dest/entry.relative_to(folder)
+            while to.exists() or to.is_symlink(): to = to.with_name(f'{to.stem}.dup{to.suffix}')
+            _move(p, to)
+            moved.append((p, to, problem))
+        except Exception as e: failed.append((p, problem, f'{type(e).__name__}: {e}'))   # one file never stops the rest
+    if not moved and not failed:
         print(f"Nothing to quarantine in {folder}."); return []
     log = dest/'quarantine_log.csv'
-    new = not log.exists()
-    with open(log, 'a', newline='') as f:
-        w = csv.writer(f)
-        if new: w.writerow(['time', 'from', 'to', 'problem'])
-        for p, to, problem in moved: w.writerow([time.strftime('%Y-%m-%d %H:%M:%S'), p, to, problem])
-    print(f"Moved {len(moved)} unusable file(s) to {dest} (log: {log}).")
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        new = not log.exists()
+        with open(log, 'a', newline='') as f:
+            w = csv.writer(f)
+            if new: w.writerow(['time', 'from', 'to', 'problem'])
+            now = time.strftime('%Y-%m-%d %H:%M:%S')
+            for p, to, problem in moved: w.writerow([now, p, to, problem])
+            for p, problem, err in failed: w.writerow([now, p, '', f'{problem}; NOT MOVED: {err}'])
+        where = f"log: {log}"
+    except OSError as e: where = f"the log could not be written: {e}"
+    print(f"Moved {len(moved)} unusable file(s) to {dest} ({where}).")
+    if failed:
+        print(f"Could not move {len(failed)} file(s), left in place: " + '; '.join(f"{p} ({err})" for p, _, err in failed))
     return [(p, to) for p, to, _ in moved]
 
 # %% ../nbs/01_images.ipynb #59fbbd91
 class ImageFilesDataset(torch.utils.data.Dataset):
-    "Images from `files` with integer `labels` (class indices), transformed by `tfm`."
-    def __init__(self, files, labels, tfm=None):
-        self.files, self.tfm = [Path(f) for f in files], tfm
+    "Images from `files` with integer `labels` (default: each file's index), through `tfm`; `skip_errors` returns errors as items."
+    def __init__(self, files, labels=None, tfm=None, skip_errors: bool = False, max_pixels: int | None = None):
+        self.files, self.tfm, self.skip_errors, self.max_pixels = [Path(f) for f in files], tfm, skip_errors, max_pixels
+        if labels is None: labels = range(len(self.files))
         try: self.labels = [int(l) for l in labels]
         except (TypeError, ValueError):
             raise ValueError("labels must be class indices (ints): map names to indices first, e.g. classes.index(name).") from None
@@ -140,5 +231,18 @@ class ImageFilesDataset(torch.utils.data.Dataset):
             raise ValueError(f"{len(self.files)} files but {len(self.labels)} labels: give one integer label per file.")
     def __len__(self): return len(self.files)
     def __getitem__(self, i):
-        im = load_rgb(self.files[i])
+        try: im = load_rgb(self.files[i], self.max_pixels)
+        except ImageFileError as e:
+            if not self.skip_errors: raise
+            return e, self.labels[i]
         return (self.tfm(im) if self.tfm else im), self.labels[i]
+
+# %% ../nbs/01_images.ipynb #2c86bd8c
+def collate_usable(batch):
+    "Collate `ImageFilesDataset(skip_errors=True)` items: (images, labels, errors); images and labels are None when all failed."
+    from torch.utils.data import default_collate
+    good = [b for b in batch if not isinstance(b[0], ImageFileError)]
+    errors = [b[0] for b in batch if isinstance(b[0], ImageFileError)]
+    if not good: return None, None, errors
+    xs, ys = default_collate(good)
+    return xs, ys, errors

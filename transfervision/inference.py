@@ -1,4 +1,4 @@
-"""Export a trained model as safetensors + JSON, load it back without pickle, and predict fast in batches.
+"""Export a trained model as safetensors + JSON (its configuration, class names and preprocessing), load it back with every field checked and nothing unpickled, and predict folders of images in batches on the best device, skipping unusable files with the reason.
 
 Docs: https://transfervision.github.io/transfervision/inference.html.md"""
 
@@ -6,159 +6,208 @@ Docs: https://transfervision.github.io/transfervision/inference.html.md"""
 
 # %% ../nbs/08_inference.ipynb #43dff8fc
 from __future__ import annotations
-import json, warnings
+import json, math, os, warnings
+from functools import partial
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from .images import image_files, load_rgb
+from PIL import Image
+from .core import default_device
+from .images import image_files, ImageFilesDataset, collate_usable, IMAGE_EXTENSIONS
 
 # %% auto #0
-__all__ = ['FORMAT_VERSION', 'pipeline_spec', 'export_model', 'Predictor', 'load_model', 'write_submission']
+__all__ = ['FORMAT_VERSION', 'SIZE_RANGE', 'MAX_CLASSES', 'crop_resize', 'ModelFileError', 'check_model_meta', 'export_model',
+           'safetensors_header', 'Predictor', 'load_model', 'write_submission']
 
-# %% ../nbs/08_inference.ipynb #3ad261fa
-def _norm_stats(t):
-    return [float(v) for v in torch.as_tensor(t).flatten().tolist()]
+# %% ../nbs/08_inference.ipynb #987ca8fb
+def crop_resize(im: Image.Image, size: int) -> Image.Image:
+    "The largest centred square of `im`, resized to `size`×`size` (bilinear): fastai's `Resize(size)` on the validation set."
+    w, h = im.size
+    m = w/size if w/size < h/size else h/size
+    cw = ch = int(m*size)
+    l, t = int(0.5*(w - cw)), int(0.5*(h - ch))
+    return im.crop((l, t, l + cw, t + ch)).resize((size, size), Image.BILINEAR)
 
-def pipeline_spec(dls) -> dict:
-    "The validation pipeline of `dls` as plain data: item resize, batch resize and normalisation."
-    from fastai.vision.augment import Resize, AffineCoordTfm, RandomResizedCropGPU
-    from fastai.data.transforms import Normalize, IntToFloatTensor
-    item = [t for t in dls.valid.after_item.fs if t.name not in ('ToTensor',)]
-    spec = dict(item_resize=None, batch_resize=None, mean=None, std=None)
-    for t in item:
-        if isinstance(t, Resize):   # fastai keeps Resize.size as (width, height); we store (height, width)
-            spec['item_resize'] = dict(size=[t.size[1], t.size[0]], method=str(t.method), pad_mode=str(t.pad_mode))
-        else: raise ValueError(f"Cannot export the item transform {t.name}: only fastai's Resize is supported.")
-    for t in dls.valid.after_batch.fs:
-        if isinstance(t, IntToFloatTensor): continue
-        if isinstance(t, (AffineCoordTfm, RandomResizedCropGPU)):
-            if getattr(t, 'size', None) is None: continue   # identity on the validation set
-            if spec['batch_resize']: raise ValueError("Cannot export a pipeline that resizes twice in the batch step.")
-            if isinstance(t, AffineCoordTfm):
-                br = dict(size=list(t.cp_size), mode=t.mode, pad_mode=str(t.pad_mode), align_corners=t.align_corners)
-            else:   # centred crop of aspect ratio within t.ratio, scaled by valid_scale, then resampled
-                br = dict(size=list(t.size), mode=t.mode, pad_mode='reflection', align_corners=True,
-                          ratio=[float(r) for r in t.ratio], valid_scale=float(t.valid_scale))
-            spec['batch_resize'] = br
-        elif isinstance(t, Normalize): spec['mean'], spec['std'] = _norm_stats(t.mean), _norm_stats(t.std)
-        elif getattr(t, 'split_idx', None) == 0: continue   # training-only augmentation (lighting...)
-        else: raise ValueError(f"Cannot export the batch transform {t.name}: only resizing and Normalize are supported.")
-    if spec['item_resize'] is None:
-        raise ValueError("The DataLoaders have no Resize item transform; images of different sizes cannot be batched.")
-    return spec
+# %% ../nbs/08_inference.ipynb #af4e8326
+class ModelFileError(ValueError):
+    "A model folder (`model.json` / `model.safetensors`) that cannot be used; the message names the field and what to do."
 
-# %% ../nbs/08_inference.ipynb #e0dc5995
-FORMAT_VERSION = 1
+# %% ../nbs/08_inference.ipynb #adbf18b6
+FORMAT_VERSION = 2          # 2: `model` = create_model's arguments, `preprocessing` from dls.pipeline
+SIZE_RANGE = (16, 2048)     # sane bounds for the resize and the final image size, in pixels
+MAX_CLASSES = 100_000
 
+def _is_int(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
+
+def check_model_meta(meta, where: str = 'model.json', fix: str = 'export the model again with transfervision.inference.export_model') -> dict:
+    "`meta` (the content of `model.json`) if every field makes sense, else `ModelFileError` naming the field."
+    from transfervision.models import HEAD_OPTIONS
+    def bad(field, what, todo=fix): raise ModelFileError(f"{where}: {field} {what}: {todo}.")
+    if not isinstance(meta, dict): bad('content', f"must be a JSON object with format, model, vocab and preprocessing, not a {type(meta).__name__}")
+    if meta.get('format') != 'transfervision': bad('format', f"is {meta.get('format')!r}, not 'transfervision' (not written by export_model)")
+    v = meta.get('format_version')
+    if not _is_int(v): bad('format_version', f"must be an integer, not {v!r}")
+    if v > FORMAT_VERSION: bad('format_version', f"is {v}, newer than this transfervision reads ({FORMAT_VERSION})",
+                               'upgrade transfervision (pip install -U transfervision)')
+    if v < FORMAT_VERSION: bad('format_version', f"is {v}, an older format this version does not read", fix)
+    m = meta.get('model')
+    if not isinstance(m, dict): bad('model', "must be an object with arch, n_out and head options")
+    if not isinstance(m.get('arch'), str) or not m['arch']: bad('model.arch', f"must be an architecture name, not {m.get('arch')!r}")
+    n = m.get('n_out')
+    if not _is_int(n) or not 1 <= n <= MAX_CLASSES: bad('model.n_out', f"must be an integer from 1 to {MAX_CLASSES}, not {n!r}")
+    unknown = sorted(set(m) - {'arch', 'n_out'} - set(HEAD_OPTIONS))
+    if unknown: bad('model', f"has unknown option(s) {unknown} (known: {', '.join(HEAD_OPTIONS)})")
+    vocab = meta.get('vocab')
+    if not isinstance(vocab, list) or not all(isinstance(c, str) for c in vocab): bad('vocab', "must be a list of class names (strings)")
+    if len(vocab) != n: bad('vocab', f"has {len(vocab)} names but model.n_out is {n}; there must be one name per output")
+    if len(set(vocab)) != len(vocab): bad('vocab', "has repeated names; each output needs its own class name")
+    p = meta.get('preprocessing')
+    if not isinstance(p, dict): bad('preprocessing', "must be an object with resize, resize_method, size, mean and std")
+    lo, hi = SIZE_RANGE
+    for k in ('resize', 'size'):
+        if not _is_int(p.get(k)) or not lo <= p[k] <= hi: bad(f'preprocessing.{k}', f"must be an integer from {lo} to {hi} pixels, not {p.get(k)!r}")
+    if p.get('resize_method') != 'crop': bad('preprocessing.resize_method', f"is {p.get('resize_method')!r}; only 'crop' is supported")
+    if p.get('interpolation', 'bilinear') != 'bilinear': bad('preprocessing.interpolation', f"is {p['interpolation']!r}; only 'bilinear' is supported")
+    for k in ('mean', 'std'):
+        s = p.get(k)
+        if not isinstance(s, list) or len(s) != 3 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in s):
+            bad(f'preprocessing.{k}', f"must be 3 finite numbers (one per RGB channel), not {s!r}")
+    if not all(x > 0 for x in p['std']): bad('preprocessing.std', f"must be positive (it divides the pixels), not {p['std']}")
+    if meta.get('activation', 'softmax') != 'softmax': bad('activation', f"is {meta['activation']!r}; only 'softmax' is supported")
+    return meta
+
+# %% ../nbs/08_inference.ipynb #74749f2a
 def _versions() -> dict:
     import fastai, timm, torchvision, transfervision
     return dict(torch=torch.__version__, torchvision=torchvision.__version__, fastai=fastai.__version__,
                 timm=timm.__version__, transfervision=transfervision.__version__)
 
-def export_model(learn, dest, arch: str | None = None) -> Path:
-    "Write `learn`'s weights to `dest/model.safetensors` and what prediction needs to `dest/model.json`; returns `dest`."
+def export_model(learn, dest) -> Path:
+    "Write `learn`'s weights to `dest/model.safetensors` and how to rebuild and feed it to `dest/model.json`; returns `dest`."
     from safetensors.torch import save_file
-    arch = arch or getattr(learn, 'tv_arch', None)
-    if arch is None:
-        raise ValueError("The learner has no `tv_arch`: build it with transfervision.models.make_learner, or pass arch=.")
+    from transfervision.models import get_arch
+    config = getattr(learn, 'model_config', None)
+    if not isinstance(config, dict) or 'arch' not in config:
+        raise ValueError("The learner has no `model_config`: build it with transfervision.models.make_learner, "
+                         "or set learn.model_config = dict(arch=..., n_out=..., **head_options).")
     if type(learn.loss_func).__name__ != 'CrossEntropyLossFlat':
         raise ValueError(f"Only single-label classifiers (CrossEntropyLossFlat) can be exported, not {type(learn.loss_func).__name__}.")
-    vocab = [str(v) for v in learn.dls.vocab]
+    pipe = getattr(learn.dls, 'pipeline', None)
+    if not isinstance(pipe, dict):
+        raise ValueError("learn.dls has no `pipeline` record: build the DataLoaders with transfervision.data (make_dls, "
+                         "dataset_dls or folder_dls), which record the resize and size they use.")
+    mean, std = get_arch(config['arch']).stats()
+    meta = dict(format='transfervision', format_version=FORMAT_VERSION, model=dict(config),
+                vocab=[str(v) for v in learn.dls.vocab],
+                preprocessing=dict(resize=pipe.get('resize'), resize_method=pipe.get('resize_method'), size=pipe.get('size'),
+                                   interpolation='bilinear', mean=[float(x) for x in mean], std=[float(x) for x in std]),
+                activation='softmax', versions=_versions())
+    try: text = json.dumps(meta, indent=2, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"Cannot write the model's configuration as JSON ({e}): use plain numbers, strings and lists in "
+                         f"make_learner's head options; learn.model_config is {config}.") from None
+    check_model_meta(meta, where='export_model', fix="fix the learner (learn.model_config, learn.dls) before exporting")
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
-    sd = {k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}
-    save_file(sd, str(dest/'model.safetensors'), metadata={'format': 'transfervision', 'arch': arch})
-    spec = pipeline_spec(learn.dls)
-    meta = dict(format='transfervision', format_version=FORMAT_VERSION, arch=arch, n_out=len(vocab), vocab=vocab,
-                image_size=spec['batch_resize']['size'] if spec['batch_resize'] else spec['item_resize']['size'],
-                activation='softmax', **spec, versions=_versions())
-    (dest/'model.json').write_text(json.dumps(meta, indent=2))
+    sd = {k: v.detach().float().cpu().contiguous() if v.is_floating_point() else v.detach().cpu().contiguous()
+          for k, v in learn.model.state_dict().items()}
+    save_file(sd, str(dest/'model.safetensors.tmp'), metadata={'format': 'transfervision', 'arch': config['arch']})
+    os.replace(dest/'model.safetensors.tmp', dest/'model.safetensors')
+    (dest/'model.json.tmp').write_text(text)
+    os.replace(dest/'model.json.tmp', dest/'model.json')
     return dest
 
+# %% ../nbs/08_inference.ipynb #32d7fbc8
+def safetensors_header(path) -> dict:
+    "The tensors of a safetensors file (name -> dtype, shape, data_offsets) from its header, checked against the file's length."
+    path = Path(path)
+    def bad(what): raise ModelFileError(f"{path}: {what}: copy the file again, or export the model again.")
+    size = path.stat().st_size
+    with open(path, 'rb') as f:
+        n = int.from_bytes(f.read(8), 'little') if size >= 8 else None
+        if n is None or n > min(size - 8, 100 << 20): bad(f"is truncated or not a safetensors file ({size:,} bytes)")
+        try: header = json.loads(f.read(n))
+        except ValueError: bad("has a damaged header (not JSON)")
+    if not isinstance(header, dict): bad("has a damaged header (not a JSON object)")
+    header.pop('__metadata__', None)
+    end = 0
+    for k, t in header.items():
+        ok = (isinstance(t, dict) and isinstance(t.get('dtype'), str) and isinstance(t.get('shape'), list)
+              and all(_is_int(s) and s >= 0 for s in t['shape']) and isinstance(t.get('data_offsets'), list)
+              and len(t['data_offsets']) == 2 and all(_is_int(o) for o in t['data_offsets'])
+              and 0 <= t['data_offsets'][0] <= t['data_offsets'][1])
+        if not ok: bad(f"has a damaged header entry for {k!r}")
+        end = max(end, t['data_offsets'][1])
+    if 8 + n + end > size: bad(f"is truncated: its header lists {8 + n + end:,} bytes but the file has {size:,}")
+    if 8 + n + end < size: bad(f"has {size - 8 - n - end:,} bytes more than its header lists (damaged)")
+    return header
+
 # %% ../nbs/08_inference.ipynb #55f2a28e
-class _ImageSet(torch.utils.data.Dataset):
-    "Files -> uint8 CHW tensors resized as fastai's item `Resize` does; unreadable files give None."
-    def __init__(self, files, item_resize):
-        from fastai.vision.augment import Resize
-        self.files = list(files)
-        r = item_resize
-        self.resize = Resize(tuple(r['size']), method=r['method'], pad_mode=r['pad_mode'])
-    def __len__(self): return len(self.files)
-    def __getitem__(self, i):
-        from fastai.vision.core import PILImage
-        try:
-            im = PILImage.create(load_rgb(self.files[i]))
-            im = self.resize(im, split_idx=1)
-            x = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1)
-        except Exception as e: return i, None, f"{type(e).__name__}: {e}"
-        return i, x, None
+def _item_tensor(im: Image.Image, resize: int) -> torch.Tensor:
+    "The item step on one RGB image: centre crop + resize, as a uint8 (3, resize, resize) tensor."
+    return torch.from_numpy(np.asarray(crop_resize(im, resize), dtype=np.uint8).copy()).permute(2, 0, 1)
 
-def _collate(batch):
-    good = [(i, x) for i, x, _ in batch if x is not None]
-    bad = [(i, err) for i, x, err in batch if x is None]
-    xs = torch.stack([x for _, x in good]) if good else None
-    return [i for i, _ in good], xs, bad
-
-# %% ../nbs/08_inference.ipynb #a491fb73
 class Predictor:
-    "A model loaded from `export_model`'s files; `predict` gives labels and probabilities for images."
+    "A model with its `model.json` metadata; `predict` gives labels and probabilities for image files."
     def __init__(self, model, meta: dict, device=None):
-        self.meta, self.vocab = meta, list(meta['vocab'])
-        self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+        self.meta = check_model_meta(meta)
+        self.vocab, self.config, self.pre = list(meta['vocab']), meta['model'], meta['preprocessing']
+        self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device).eval()
+        self.mean = torch.tensor(self.pre['mean'], dtype=torch.float32).view(1, 3, 1, 1).to(self.device)
+        self.std = torch.tensor(self.pre['std'], dtype=torch.float32).view(1, 3, 1, 1).to(self.device)
         self.skipped: list[tuple[Path, str]] = []
-        self.mean = torch.tensor(meta['mean']).view(1, -1, 1, 1) if meta.get('mean') else None
-        self.std = torch.tensor(meta['std']).view(1, -1, 1, 1) if meta.get('std') else None
 
     def __repr__(self):
-        return f"Predictor({self.meta['arch']}, {len(self.vocab)} classes, {self.meta['image_size']} px, on {self.device})"
+        return f"Predictor({self.config['arch']}, {len(self.vocab)} classes, {self.pre['size']} px, on {self.device})"
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
-        "A uint8 batch (N,3,H,W) after the item resize -> the float batch the network sees."
-        from fastai.torch_core import TensorImage
-        x = x.to(self.device).float() / 255.
-        br = self.meta.get('batch_resize')
-        if br and br.get('ratio'):   # RandomResizedCropGPU on the validation set: centred crop first
-            h, w = x.shape[-2:]; r0, r1 = br['ratio']
-            ch, cw = (int(w / r0), w) if w / h < r0 else (h, int(h * r1)) if w / h > r1 else (h, w)
-            ch, cw = int(ch * br['valid_scale']), int(cw * br['valid_scale'])
-            t, l = (h - ch) // 2, (w - cw) // 2
-            x = x[..., t:t + ch, l:l + cw]
-        if br:
-            x = TensorImage(x).affine_coord(sz=tuple(br['size']), mode=br['mode'], pad_mode=br['pad_mode'],
-                                            align_corners=br['align_corners'])
-            x = torch.Tensor(x).as_subclass(torch.Tensor)
-        if self.mean is not None: x = (x - self.mean.to(x.device)) / self.std.to(x.device)
-        return x
+        "A uint8 batch (N, 3, resize, resize) -> the normalised float batch the network sees, on the model's device."
+        x = x.to(self.device, non_blocking=True).float() / 255.
+        s = self.pre['size']
+        if x.shape[-2:] != (s, s): x = F.interpolate(x, size=(s, s), mode='bilinear', align_corners=True)
+        return (x - self.mean) / self.std
 
     def predict(self, items, bs: int = 64, topk: int = 3, num_workers: int = 0) -> pd.DataFrame:
-        "Predict images (a folder, a file or a list): one row per readable image, in input order."
+        "Predict images (a folder, a file or a list): one row per usable image, in input order; `self.skipped` says why others were not."
         files = image_files(items)
-        dl = torch.utils.data.DataLoader(_ImageSet(files, self.meta['item_resize']), batch_size=bs,
-                                         num_workers=num_workers, collate_fn=_collate)
+        if not files:
+            raise ValueError(f"No images found in {items}: give image files or a folder holding {'/'.join(sorted(IMAGE_EXTENSIONS))} files.")
+        ds = ImageFilesDataset(files, tfm=partial(_item_tensor, resize=self.pre['resize']), skip_errors=True)
+        dl = torch.utils.data.DataLoader(ds, batch_size=bs, num_workers=num_workers, collate_fn=collate_usable,
+                                         pin_memory=self.device.type == 'cuda')
         k = min(topk, len(self.vocab))
-        rows, self.skipped = {}, []
+        rows, probs_all, self.skipped = [], [], []
         with torch.inference_mode():
-            for idx, xs, bad in dl:
-                self.skipped += [(files[i], err) for i, err in bad]
+            for xs, idx, errors in dl:
+                self.skipped += [(e.path, e.problem) for e in errors]
                 if xs is None: continue
-                probs = F.softmax(self.model(self.preprocess(xs)).float(), dim=1).cpu()
+                logits = self.model(self.preprocess(xs)).float()
+                finite = torch.isfinite(logits).all(1).cpu()
+                if not finite.all():
+                    raise ModelFileError(f"The model gave NaN or infinite outputs (first for {files[int(idx[~finite][0])]}): "
+                                         "its weights are broken; export the model again from a working learner.")
+                probs = F.softmax(logits, dim=1).cpu()
                 p, c = probs.topk(k, dim=1)
-                for j, i in enumerate(idx):
-                    rows[i] = dict(file=files[i], label=self.vocab[c[j, 0]], probability=float(p[j, 0]),
-                                   topk=[(self.vocab[cc], float(pp)) for cc, pp in zip(c[j].tolist(), p[j].tolist())])
-                    rows[i]['_probs'] = probs[j]
+                for j, i in enumerate(idx.tolist()):
+                    rows.append(dict(file=files[i], label=self.vocab[c[j, 0]], probability=float(p[j, 0]),
+                                     topk=[(self.vocab[cc], float(pp)) for cc, pp in zip(c[j].tolist(), p[j].tolist())]))
+                probs_all.append(probs)
         if self.skipped:
-            warnings.warn(f"Skipped {len(self.skipped)} unreadable image(s): " +
-                          ', '.join(str(f) for f, _ in self.skipped), stacklevel=2)
-        df = pd.DataFrame([rows[i] for i in sorted(rows)], columns=['file', 'label', 'probability', 'topk', '_probs'])
-        self.probs = torch.stack(list(df.pop('_probs'))) if len(df) else torch.empty(0, len(self.vocab))
-        return df
+            warnings.warn(f"Skipped {len(self.skipped)} unusable image(s): " +
+                          '; '.join(f"{f} ({why})" for f, why in self.skipped), stacklevel=2)
+        self.probs = torch.cat(probs_all) if probs_all else torch.empty(0, len(self.vocab))
+        return pd.DataFrame(rows, columns=['file', 'label', 'probability', 'topk'])
 
 # %% ../nbs/08_inference.ipynb #f909da9a
+def _output_key(sd: dict) -> str:
+    "The name of the output layer's weight: the last 2-D tensor (the head's final Linear)."
+    return [k for k, v in sd.items() if v.ndim == 2][-1]
+
 def load_model(path, device=None) -> Predictor:
-    "Load `export_model`'s files (a folder, or its model.json) into a `Predictor`; nothing is unpickled."
+    "Load `export_model`'s files (a folder, or its model.json), checking every field; nothing is unpickled."
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
     from transfervision.models import create_model
     path = Path(path)
@@ -167,11 +216,38 @@ def load_model(path, device=None) -> Predictor:
     jf, wf = folder/'model.json', folder/'model.safetensors'
     for f in (jf, wf):
         if not f.exists(): raise FileNotFoundError(f"{f} is missing: pass a folder written by export_model.")
-    meta = json.loads(jf.read_text())
-    if meta.get('format') != 'transfervision':
-        raise ValueError(f"{jf} was not written by transfervision.inference.export_model.")
-    model = create_model(meta['arch'], meta['n_out'], pretrained=False)
-    model.load_state_dict(load_file(str(wf)), strict=True)
+    try: meta = json.loads(jf.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{jf}: not valid JSON ({e}): export the model again with transfervision.inference.export_model.") from None
+    check_model_meta(meta, where=str(jf))
+    header = safetensors_header(wf)
+    try: model = create_model(**meta['model'], pretrained=False)
+    except Exception as e:
+        raise ModelFileError(f"{jf}: model {meta['model']} cannot be built ({type(e).__name__}: {e}): "
+                             "check the architecture name, or upgrade transfervision.") from None
+    want = {k: list(v.shape) for k, v in model.state_dict().items()}
+    have = {k: t['shape'] for k, t in header.items()}
+    arch = meta['model']['arch']
+    if set(want) != set(have):
+        missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+        raise ModelFileError(f"{wf}: the weights do not fit {arch} with model options {meta['model']}: missing {missing[:3]}"
+                             f"{' ...' if len(missing) > 3 else ''}, unexpected {extra[:3]}{' ...' if len(extra) > 3 else ''}; "
+                             "export the model again (model.json and model.safetensors must come from the same export).")
+    out = _output_key(model.state_dict())
+    if have[out][0] != want[out][0]:
+        raise ModelFileError(f"{wf}: the weights have {have[out][0]} outputs, but model.n_out and vocab in {jf.name} say "
+                             f"{want[out][0]}; export the model again (both files must come from the same export).")
+    wrong = [k for k in want if want[k] != have[k]]
+    if wrong:
+        raise ModelFileError(f"{wf}: tensor {wrong[0]!r} has shape {have[wrong[0]]} but {arch} with model options "
+                             f"{meta['model']} needs {want[wrong[0]]}; export the model again.")
+    try: sd = load_file(str(wf))
+    except SafetensorError as e: raise ModelFileError(f"{wf}: cannot be read ({e}): copy the file again, or export the model again.") from None
+    broken = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise ModelFileError(f"{wf}: {len(broken)} tensor(s) hold NaN or infinite values (first: {broken[0]!r}): "
+                             "the model diverged or the file is damaged; export a working model again.")
+    model.load_state_dict(sd, strict=True)
     return Predictor(model, meta, device=device)
 
 # %% ../nbs/08_inference.ipynb #45808618

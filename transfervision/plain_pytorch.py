@@ -1,4 +1,4 @@
-"""The same transfer-learning recipe with no fastai: torchvision transforms, a frozen pretrained body with a new head, and a training loop with a scheduler, early stopping, checkpoints and resume.
+"""The same transfer-learning recipe with no fastai: torchvision transforms, a frozen pretrained body with a new head, and a training loop with a scheduler, early stopping, checkpoints, resume, and mixed precision on a GPU.
 
 Docs: https://transfervision.github.io/transfervision/plain_pytorch.html.md"""
 
@@ -6,22 +6,26 @@ Docs: https://transfervision.github.io/transfervision/plain_pytorch.html.md"""
 
 # %% ../nbs/06_plain_pytorch.ipynb #5218649a
 from __future__ import annotations
-import os, time, math
+import os, time, math, contextlib
 from pathlib import Path
 import torch
 from torch import nn
-from .models import get_arch, resolve_arch, load_offline_backbone
+from fastcore.basics import patch
+from .core import default_device
+from .images import ImageFilesDataset
+from .models import get_arch, resolve_arch
 
 # %% auto #0
-__all__ = ['IMAGENET_STATS', 'torch_transforms', 'ClassifierHead', 'build_torch_model', 'TorchTrainer']
+__all__ = ['torch_transforms', 'ClassifierHead', 'build_torch_model', 'to_device', 'amp_settings', 'TorchTrainer']
 
 # %% ../nbs/06_plain_pytorch.ipynb #755eedfc
-IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-
-def torch_transforms(size: int = 224, train: bool = True, stats: tuple | None = None):
-    "torchvision transforms: random crop/rotation/flip when `train`, else resize + centre crop; then tensor + Normalize(stats)."
+def torch_transforms(size: int = 224, train: bool = True, arch: str | None = None, stats: tuple | None = None):
+    "torchvision transforms: random crop/rotation/flip when `train`, else resize + centre crop; then tensor + Normalize with `arch`'s statistics (or explicit `stats`)."
     from torchvision import transforms as T
-    mean, std = stats or IMAGENET_STATS
+    if stats is None:
+        if arch is None: raise ValueError("torch_transforms needs the network the images are for, e.g. arch='efficientnet_lite0' (or stats=(mean, std)).")
+        stats = get_arch(resolve_arch(arch)[0] if arch == 'auto' else arch).stats()
+    mean, std = stats
     if train: tfms = [T.RandomResizedCrop(size, scale=(0.5, 1.0)), T.RandomRotation(15), T.RandomHorizontalFlip()]
     else: tfms = [T.Resize(int(size * 256 / 224)), T.CenterCrop(size)]
     return T.Compose(tfms + [T.ToTensor(), T.Normalize(mean, std)])
@@ -35,127 +39,199 @@ class ClassifierHead(nn.Sequential):
         super().__init__(*layers, nn.Linear(n, n_classes))
 
 # %% ../nbs/06_plain_pytorch.ipynb #9095789c
-def build_torch_model(arch: str, n_classes: int, hidden=(512,), dropout: float = 0.3, freeze: bool = True) -> nn.Sequential:
-    "A pretrained body (`arch`: a registry name or 'auto') + `ClassifierHead`, as `Sequential(body, head)`; body frozen when `freeze`."
+def build_torch_model(arch: str, n_classes: int, hidden=(512,), dropout: float = 0.3, freeze: bool = True,
+                      pretrained: bool = True) -> nn.Sequential:
+    "`arch`'s pretrained body (a registry name or 'auto') + `ClassifierHead`, as `Sequential(body, head)`; body frozen when `freeze`."
     from collections import OrderedDict
-    name, reason = resolve_arch(arch, pretrained=True)
-    info = get_arch(name)
-    if info.source == 'offline': body = load_offline_backbone(name, with_classifier=False)
-    elif info.source == 'timm':
-        import timm
-        body = timm.create_model(info.model, pretrained=True, num_classes=0)
-    else:
-        import torchvision
-        body = getattr(torchvision.models, info.model)(weights='DEFAULT')
-        body.num_features, body.fc = body.fc.in_features, nn.Identity()
-    n_in = body.num_features
+    name = resolve_arch(arch, pretrained)[0]
+    body = get_arch(name).body(pretrained=pretrained)
     for p in body.parameters(): p.requires_grad = not freeze
-    model = nn.Sequential(OrderedDict(body=body, head=ClassifierHead(n_in, n_classes, hidden, dropout)))
-    model.tv_arch = name
+    model = nn.Sequential(OrderedDict(body=body, head=ClassifierHead(body.num_features, n_classes, hidden, dropout)))
+    model.model_config = dict(arch=name, n_classes=n_classes, hidden=tuple(hidden), dropout=dropout)
     return model
+
+# %% ../nbs/06_plain_pytorch.ipynb #c1d0e002
+def to_device(b, device=None, channels_last: bool = False):
+    "Move `b` (a tensor, a module, or a list/tuple/dict of them) to `device` (default: `default_device()`); 4-d tensors and modules in channels-last layout when `channels_last`."
+    device = torch.device(device) if device is not None else default_device()
+    if isinstance(b, nn.Module): return b.to(device, memory_format=torch.channels_last) if channels_last else b.to(device)
+    if isinstance(b, torch.Tensor):
+        b = b.to(device, non_blocking=device.type == 'cuda')
+        return b.contiguous(memory_format=torch.channels_last) if channels_last and b.ndim == 4 else b
+    if isinstance(b, dict): return {k: to_device(v, device, channels_last) for k, v in b.items()}
+    if isinstance(b, (list, tuple)):
+        moved = [to_device(o, device, channels_last) for o in b]
+        return type(b)(*moved) if hasattr(b, '_fields') else type(b)(moved)   # namedtuples take fields one by one
+    return b
+
+# %% ../nbs/06_plain_pytorch.ipynb #c1d0e006
+def amp_settings(device=None, amp: bool = True) -> dict:
+    "The one switch for GPU speed-ups: fp16 autocast, a gradient scaler and channels-last layout on CUDA when `amp`; none elsewhere."
+    device = torch.device(device) if device is not None else default_device()
+    on = bool(amp) and device.type == 'cuda'
+    return dict(autocast=on, dtype=torch.float16 if on else None, grad_scaler=on, channels_last=on)
 
 # %% ../nbs/06_plain_pytorch.ipynb #d9258ab9
 class TorchTrainer:
-    "A plain-PyTorch training loop with a scheduler, early stopping on validation loss, checkpoints and resume."
+    "A plain-PyTorch training loop with a scheduler, early stopping on validation loss, checkpoints, resume and (on CUDA) mixed precision."
     def __init__(self, model, train_dl, valid_dl, opt: str = 'adam', lr: float = 1e-3, scheduler: str | None = 'plateau',
-                 patience: int = 3, checkpoint=None, device=None, loss_func=None, sched_kwargs: dict | None = None):
-        self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-        self.model, self.train_dl, self.valid_dl = model.to(self.device), train_dl, valid_dl
-        self.loss_func = loss_func or nn.CrossEntropyLoss()
-        params = [p for p in model.parameters() if p.requires_grad]
-        if opt == 'adam': self.opt = torch.optim.Adam(params, lr=lr)
-        elif opt == 'sgd': self.opt = torch.optim.SGD(params, lr=lr, momentum=0.9)
-        else: raise ValueError(f"Unknown optimiser {opt!r}: use 'adam' or 'sgd'.")
+                 patience: int = 3, checkpoint=None, device=None, loss_func=None, sched_kwargs: dict | None = None, amp: bool = True):
+        if opt not in ('adam', 'sgd'): raise ValueError(f"Unknown optimiser {opt!r}: use 'adam' or 'sgd'.")
         if scheduler not in ('plateau', 'step', 'onecycle', None):
             raise ValueError(f"Unknown scheduler {scheduler!r}: use 'plateau', 'step', 'onecycle' or None.")
+        self.device = torch.device(device) if device is not None else default_device()
+        self.amp = amp_settings(self.device, amp)
+        self.model, self.train_dl, self.valid_dl = to_device(model, self.device, self.amp['channels_last']), train_dl, valid_dl
+        self.loss_func = loss_func or nn.CrossEntropyLoss()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.Adam(params, lr=lr) if opt == 'adam' else torch.optim.SGD(params, lr=lr, momentum=0.9)
+        self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp['grad_scaler'])
         self.lr, self.scheduler, self.sched_kwargs, self.sched = lr, scheduler, sched_kwargs or {}, None
         self.patience, self.checkpoint = patience, Path(checkpoint) if checkpoint else None
         self.epoch, self.history, self.best_loss, self.wait, self.best_state, self.epochs_run = 0, [], math.inf, 0, None, 0
 
-    def _make_sched(self, epochs):
-        S, kw = torch.optim.lr_scheduler, self.sched_kwargs
-        if self.scheduler == 'plateau': return S.ReduceLROnPlateau(self.opt, **{'factor': 0.1, 'patience': 1, **kw})
-        if self.scheduler == 'step': return S.StepLR(self.opt, **{'step_size': 5, 'gamma': 0.1, **kw})
-        if self.scheduler == 'onecycle':
-            return S.OneCycleLR(self.opt, max_lr=self.lr, total_steps=epochs * len(self.train_dl), **kw)
+    def __repr__(self):
+        arch = getattr(self.model, 'model_config', {}).get('arch', type(self.model).__name__)
+        prec = 'fp16 mixed precision, channels-last' if self.amp['autocast'] else 'float32'
+        return f"TorchTrainer({arch} on {self.device}, {prec}, {type(self.opt).__name__} lr={self.lr:g}, scheduler={self.scheduler!r})"
 
-    def evaluate(self, loader) -> dict:
-        "Mean loss and accuracy of the model on `loader`."
-        self.model.eval()
-        loss = correct = n = 0
-        with torch.no_grad():
-            for xb, yb in loader:
-                xb, yb = xb.to(self.device), yb.to(self.device)
-                out = self.model(xb)
-                loss += self.loss_func(out, yb).item() * len(yb)
-                correct += (out.argmax(1) == yb).sum().item(); n += len(yb)
-        return dict(loss=loss / n, accuracy=correct / n)
+    def _to(self, b):
+        "Every batch reaches the model through here: on the trainer's device, in its memory layout."
+        return to_device(b, self.device, self.amp['channels_last'])
 
-    def _train_mode(self):
-        "Train mode, except batch-norm layers whose weights are frozen: they keep their ImageNet statistics."
-        self.model.train()
-        for m in self.model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters(recurse=False)):
-                m.eval()
+    def _autocast(self):
+        "fp16 autocast when `amp_settings` chose it; otherwise nothing at all (the CPU path is plain float32)."
+        return torch.autocast(self.device.type, dtype=self.amp['dtype']) if self.amp['autocast'] else contextlib.nullcontext()
 
-    def _train_epoch(self) -> float:
-        self._train_mode()
-        total = n = 0
-        for xb, yb in self.train_dl:
-            xb, yb = xb.to(self.device), yb.to(self.device)
-            loss = self.loss_func(self.model(xb), yb)
-            self.opt.zero_grad(); loss.backward(); self.opt.step()
-            if self.scheduler == 'onecycle': self.sched.step()
-            total += loss.item() * len(yb); n += len(yb)
-        return total / n
+# %% ../nbs/06_plain_pytorch.ipynb #c1d0e013
+@patch
+def evaluate(self: TorchTrainer, loader) -> dict:
+    "Mean loss and accuracy of the model on `loader`."
+    self.model.eval()
+    loss = correct = n = 0
+    with torch.no_grad(), self._autocast():
+        for xb, yb in loader:
+            xb, yb = self._to((xb, yb))
+            out = self.model(xb).float()
+            loss += self.loss_func(out, yb).item() * len(yb)
+            correct += (out.argmax(1) == yb).sum().item(); n += len(yb)
+    return dict(loss=loss / n, accuracy=correct / n)
 
-    def _best_file(self): return self.checkpoint.with_name(self.checkpoint.stem + '_best.pt')
+# %% ../nbs/06_plain_pytorch.ipynb #c1d0e017
+@patch
+def predict(self: TorchTrainer, loader) -> torch.Tensor:
+    "Class probabilities (N, classes) on the CPU, one row per item of `loader` in order; batches may be `x` or `(x, y)`."
+    self.model.eval()
+    probs = []
+    with torch.inference_mode(), self._autocast():
+        for b in loader:
+            xb = b[0] if isinstance(b, (list, tuple)) else b
+            probs.append(torch.softmax(self.model(self._to(xb)).float(), dim=1).cpu())
+    return torch.cat(probs) if probs else torch.empty(0)
 
-    def save_checkpoint(self):
-        "Write model, optimiser, scheduler, epoch, history and early-stopping state to `checkpoint` (atomically)."
-        state = dict(model=self.model.state_dict(), opt=self.opt.state_dict(), scheduler=self.scheduler,
-                     sched=self.sched.state_dict() if self.sched else None, epoch=self.epoch, history=self.history,
-                     best_loss=self.best_loss, wait=self.wait)
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint.with_suffix('.tmp')
-        torch.save(state, tmp); os.replace(tmp, self.checkpoint)
+# %% ../nbs/06_plain_pytorch.ipynb #c1d0e020
+@patch
+def predict_files(self: TorchTrainer, files, tfm=None, bs: int | None = None, num_workers: int = 0) -> torch.Tensor:
+    "Class probabilities for image `files` (one row per file, in order), prepared with the validation loader's transforms or `tfm`."
+    tfm = tfm or getattr(getattr(self.valid_dl, 'dataset', None), 'tfm', None)
+    if tfm is None: raise ValueError("No transforms to prepare the images with: pass tfm=torch_transforms(size, train=False, arch=...).")
+    files = list(files)
+    ds = ImageFilesDataset(files, [0] * len(files), tfm)   # the labels are not used
+    dl = torch.utils.data.DataLoader(ds, batch_size=bs or getattr(self.valid_dl, 'batch_size', None) or 64,
+                                     num_workers=num_workers, pin_memory=self.device.type == 'cuda')
+    return self.predict(dl)
 
-    def load_checkpoint(self):
-        "Restore everything `save_checkpoint` wrote, so that `fit` carries on from the saved epoch."
-        s = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
-        if s['scheduler'] != self.scheduler:
-            raise ValueError(f"{self.checkpoint} was trained with scheduler={s['scheduler']!r}; use the same, or a new checkpoint path.")
-        self.model.load_state_dict(s['model']); self.opt.load_state_dict(s['opt'])
-        self.epoch, self.history, self.best_loss, self.wait = s['epoch'], s['history'], s['best_loss'], s['wait']
-        self._sched_state = s['sched']
-        if self._best_file().exists(): self.best_state = torch.load(self._best_file(), map_location='cpu', weights_only=True)
-        print(f"Resumed from {self.checkpoint} after epoch {self.epoch}.")
+# %% ../nbs/06_plain_pytorch.ipynb #c1d0e024
+@patch
+def _train_mode(self: TorchTrainer):
+    "Train mode, except batch-norm layers whose weights are frozen: they keep their ImageNet statistics."
+    self.model.train()
+    for m in self.model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters(recurse=False)):
+            m.eval()
 
-    def fit(self, epochs: int, restore_best: bool = True) -> list[dict]:
-        "Train until `epochs` epochs in all (resuming from `checkpoint` if it exists); returns the history."
-        self._sched_state = None
-        if self.checkpoint and self.checkpoint.exists() and self.epoch == 0: self.load_checkpoint()
-        if self.sched is None: self.sched = self._make_sched(epochs)
-        if self.sched is not None and self._sched_state:
-            if self.scheduler == 'onecycle' and self._sched_state['total_steps'] != self.sched.total_steps:
-                print("The one-cycle schedule was planned for another number of epochs: starting a new cycle.")
-            else: self.sched.load_state_dict(self._sched_state)
-        while self.epoch < epochs and self.wait < self.patience:
-            t0, lr = time.time(), self.opt.param_groups[0]['lr']
-            train_loss = self._train_epoch()
-            v = self.evaluate(self.valid_dl)
-            self.epoch += 1; self.epochs_run += 1
-            if self.scheduler == 'plateau': self.sched.step(v['loss'])
-            elif self.scheduler == 'step': self.sched.step()
-            if v['loss'] < self.best_loss:
-                self.best_loss, self.wait = v['loss'], 0
-                self.best_state = {k: t.detach().cpu().clone() for k, t in self.model.state_dict().items()}
-                if self.checkpoint: torch.save(self.best_state, self._best_file())
-            else: self.wait += 1
-            self.history.append(dict(epoch=self.epoch, train_loss=train_loss, valid_loss=v['loss'],
-                                     accuracy=v['accuracy'], lr=lr, seconds=round(time.time() - t0, 1)))
-            print('  '.join(f"{k} {val:.4g}" if isinstance(val, float) else f"{k} {val}" for k, val in self.history[-1].items()))
-            if self.checkpoint: self.save_checkpoint()
-        if self.wait >= self.patience: print(f"Stopped early: no better validation loss for {self.wait} epochs.")
-        if restore_best and self.best_state is not None: self.model.load_state_dict(self.best_state)
-        return self.history
+# %% ../nbs/06_plain_pytorch.ipynb #c1d0e027
+@patch
+def _train_epoch(self: TorchTrainer) -> float:
+    "One pass over `train_dl` (forward, loss, backward, optimiser step); returns the mean training loss."
+    self._train_mode()
+    total = n = 0
+    for xb, yb in self.train_dl:
+        xb, yb = self._to((xb, yb))
+        with self._autocast(): loss = self.loss_func(self.model(xb), yb)
+        self.opt.zero_grad()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt); self.scaler.update()
+        if self.scheduler == 'onecycle': self.sched.step()
+        total += loss.item() * len(yb); n += len(yb)
+    return total / n
+
+# %% ../nbs/06_plain_pytorch.ipynb #c1d0e030
+@patch
+def _make_sched(self: TorchTrainer, epochs: int):
+    "The learning-rate scheduler named by `scheduler`, for `epochs` epochs (None: a fixed rate)."
+    S, kw = torch.optim.lr_scheduler, self.sched_kwargs
+    if self.scheduler == 'plateau': return S.ReduceLROnPlateau(self.opt, **{'factor': 0.1, 'patience': 1, **kw})
+    if self.scheduler == 'step': return S.StepLR(self.opt, **{'step_size': 5, 'gamma': 0.1, **kw})
+    if self.scheduler == 'onecycle':
+        return S.OneCycleLR(self.opt, max_lr=self.lr, total_steps=epochs * len(self.train_dl), **kw)
+
+# %% ../nbs/06_plain_pytorch.ipynb #c1d0e033
+@patch
+def _best_file(self: TorchTrainer) -> Path: return self.checkpoint.with_name(self.checkpoint.stem + '_best.pt')
+
+@patch
+def save_checkpoint(self: TorchTrainer):
+    "Write model, optimiser, scheduler, epoch, history and early-stopping state to `checkpoint` (atomically)."
+    state = dict(model=self.model.state_dict(), opt=self.opt.state_dict(), scheduler=self.scheduler,
+                 sched=self.sched.state_dict() if self.sched else None, epoch=self.epoch, history=self.history,
+                 best_loss=self.best_loss, wait=self.wait,
+                 scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None)
+    self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    tmp = self.checkpoint.with_suffix('.tmp')
+    torch.save(state, tmp); os.replace(tmp, self.checkpoint)
+
+# %% ../nbs/06_plain_pytorch.ipynb #c1d0e034
+@patch
+def load_checkpoint(self: TorchTrainer):
+    "Restore everything `save_checkpoint` wrote, so that `fit` carries on from the saved epoch."
+    s = torch.load(self.checkpoint, map_location='cpu', weights_only=True)   # load_state_dict moves each tensor where it belongs
+    if s['scheduler'] != self.scheduler:
+        raise ValueError(f"{self.checkpoint} was trained with scheduler={s['scheduler']!r}; use the same, or a new checkpoint path.")
+    self.model.load_state_dict(s['model']); self.opt.load_state_dict(s['opt'])
+    if s.get('scaler') and self.scaler.is_enabled(): self.scaler.load_state_dict(s['scaler'])
+    self.epoch, self.history, self.best_loss, self.wait = s['epoch'], s['history'], s['best_loss'], s['wait']
+    self._sched_state = s['sched']
+    if self._best_file().exists(): self.best_state = torch.load(self._best_file(), map_location='cpu', weights_only=True)
+    print(f"Resumed from {self.checkpoint} after epoch {self.epoch}.")
+
+# %% ../nbs/06_plain_pytorch.ipynb #c1d0e038
+@patch
+def fit(self: TorchTrainer, epochs: int, restore_best: bool = True) -> list[dict]:
+    "Train until `epochs` epochs in all (resuming from `checkpoint` if it exists); returns the history."
+    self._sched_state = None
+    if self.checkpoint and self.checkpoint.exists() and self.epoch == 0: self.load_checkpoint()
+    if self.sched is None: self.sched = self._make_sched(epochs)
+    if self.sched is not None and self._sched_state:
+        if self.scheduler == 'onecycle' and self._sched_state['total_steps'] != self.sched.total_steps:
+            print("The one-cycle schedule was planned for another number of epochs: starting a new cycle.")
+        else: self.sched.load_state_dict(self._sched_state)
+    while self.epoch < epochs and self.wait < self.patience:
+        t0, lr = time.time(), self.opt.param_groups[0]['lr']
+        train_loss = self._train_epoch()
+        v = self.evaluate(self.valid_dl)
+        self.epoch += 1; self.epochs_run += 1
+        if self.scheduler == 'plateau': self.sched.step(v['loss'])
+        elif self.scheduler == 'step': self.sched.step()
+        if v['loss'] < self.best_loss:
+            self.best_loss, self.wait = v['loss'], 0
+            self.best_state = {k: t.detach().cpu().clone() for k, t in self.model.state_dict().items()}
+            if self.checkpoint: torch.save(self.best_state, self._best_file())
+        else: self.wait += 1
+        self.history.append(dict(epoch=self.epoch, train_loss=train_loss, valid_loss=v['loss'],
+                                 accuracy=v['accuracy'], lr=lr, seconds=round(time.time() - t0, 1)))
+        print('  '.join(f"{k} {val:.4g}" if isinstance(val, float) else f"{k} {val}" for k, val in self.history[-1].items()))
+        if self.checkpoint: self.save_checkpoint()
+    if self.wait >= self.patience: print(f"Stopped early: no better validation loss for {self.wait} epochs.")
+    if restore_best and self.best_state is not None: self.model.load_state_dict(self.best_state)
+    return self.history
