@@ -138,7 +138,13 @@ def _cmd_train(args) -> int:
     out = writable_folder(args.out)              # checked before minutes of training, not after
     seed_everything(args.seed)
     make, budget, name = _dls_for(args)
-    dls, budget = _enough_for_a_batch(make, budget, say)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)   # said below, in one line
+        dls, budget = _enough_for_a_batch(make, budget, say)
+    skipped = getattr(dls, 'skipped', None)
+    if skipped is not None and len(skipped):
+        print(f"transfervision: skipped {len(skipped)} unusable image(s): "
+              + '; '.join(f"{Path(p).name} ({why})" for p, why in zip(skipped.path, skipped.problem)), file=sys.stderr)
     say(f"Training on {name}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation images, "
         f"{len(dls.vocab)} classes; {budget}")
     learn = make_learner(dls, arch=args.arch or budget.arch)

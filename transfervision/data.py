@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 from fastai.data.transforms import parent_label
 from .core import Budget, local_data_dir, download_dir, seed_everything, file_sha256, get_budget
-from .images import image_files, PILImageRGB, find_duplicates
+from .images import image_files, usable_images, PILImageRGB, find_duplicates
 from .download import download_dataset
 
 # %% auto #0
@@ -262,9 +262,11 @@ def split_leaks(dls) -> list[tuple[Path, Path]]:
 
 # %% ../nbs/03_data.ipynb #a1e5ef94
 def folder_dls(path, budget: Budget, valid_pct: float = 0.2, seed: int = 42, per_class: int | None = None):
-    "DataLoaders for a folder of class-named subfolders: seeded random `valid_pct` validation set, all images unless `per_class`."
+    "DataLoaders for a folder of class-named subfolders: unusable images left out (`dls.skipped`), seeded random `valid_pct` validation set, all images unless `per_class`."
     path = Path(path)
-    items = image_files(path)
-    if not items: raise FileNotFoundError(f"No images under {path}: put them in one subfolder per class, e.g. {path}/cats/1.jpg.")
+    items, skipped = usable_images(image_files(path))
+    if not items: raise FileNotFoundError(f"No usable images under {path}: put them in one subfolder per class, e.g. {path}/cats/1.jpg.")
     # Budgets thin out the course datasets only: your own images are all used unless you ask otherwise.
-    return make_dls(items, random_valid(items, seed, valid_pct), parent_label, replace(budget, per_class=per_class), seed)
+    dls = make_dls(items, random_valid(items, seed, valid_pct), parent_label, replace(budget, per_class=per_class), seed)
+    dls.skipped = skipped   # a check_images report: quarantine(dls.skipped) moves these files aside
+    return dls
