@@ -18,7 +18,7 @@ def main(argv=None):
     import torch
     from fastai.vision.all import default_device
     from transfervision.core import get_budget, seed_everything
-    from transfervision.data import rps_dls
+    from transfervision.data import dataset_dls
     from transfervision.models import make_learner
     from transfervision.train import train_head
     from transfervision.inference import export_model, load_model
@@ -28,7 +28,7 @@ def main(argv=None):
 
     seed_everything(42)
     budget = get_budget('rock_paper_scissors', name='test', per_class=20, verbose=False)
-    dls = rps_dls(budget)
+    dls = dataset_dls('rock_paper_scissors', budget)
     files = list(dls.valid_ds.items)[:args.n]
     if len(files) < args.n: sys.exit(f"Only {len(files)} validation images found, fewer than --n {args.n}.")
     learn = make_learner(dls, arch='efficientnet_lite0')
