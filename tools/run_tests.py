@@ -3,17 +3,28 @@
 1. `nbdev-export` leaves `transfervision/` unchanged (the package is in sync with the notebooks);
 2. `nbdev-clean` leaves every notebook unchanged (committed notebooks are clean);
 3. README.md is what `nbs/index.ipynb` renders to;
-4. `actionlint` passes on `.github/workflows/*`;
-5. every notebook in `nbs/` and `lessons/` runs top to bottom under `nbdev-test`.
+4. pyproject.toml's requirements accept the torch Colab ships (tools/check_requirements.py);
+5. the exported package as a package: `ruff check --select F transfervision/` (undefined names,
+   unused imports) and every module imported in a fresh interpreter (tools/check_package.py);
+6. `actionlint` passes on `.github/workflows/*`;
+7. every notebook in `nbs/` and `lessons/` runs top to bottom under `nbdev-test --flags cuda`
+   (so `#| cuda` cells run too, at test scale on a CPU);
+8. if they exist: `tools/browser_tests.py` (needs `chromium` and `chromedriver` on PATH, else it is
+   reported as skipped) and `tools/scale_test.py`.
 A step that changes files leaves the corrected files in place, so `git diff` shows the fix.
+The last line printed is `N passed, N failed`, with `, N skipped` when a check was skipped.
+SKIP_CHECKS="scale test,browser tests" skips checks by name (reported as skipped): `.ci/run` runs
+the scale test itself, after `make test`.
 """
-import os, sys, time, subprocess, hashlib
+import os, sys, time, shutil, subprocess, hashlib
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 results = []  # (name, ok, seconds, detail)
+skipped = []  # (name, why)
+SKIP = {n.strip() for n in os.environ.get('SKIP_CHECKS', '').split(',') if n.strip()}
 
 def run(cmd, **kw):
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, **kw)
@@ -36,9 +47,27 @@ def check_changes(name, cmds, globs, hint):
     diff = changed(before, snapshot(*globs))
     record(name, not diff, t0, f"{hint}; changed: {', '.join(diff)}")
 
-def check_cmd(name, cmd):
-    t0 = time.time(); r = run(cmd)
+def skip(name, why):
+    skipped.append((name, why))
+    print(f"SKIP  {name}  ({why})", flush=True)
+
+def check_cmd(name, cmd, timeout=None):
+    if name in SKIP: return skip(name, 'named in SKIP_CHECKS')
+    t0 = time.time()
+    try: r = run(cmd, timeout=timeout)
+    except subprocess.TimeoutExpired: return record(name, False, t0, f"timed out after {timeout} s: {' '.join(map(str, cmd))}")
+    except OSError as e: return record(name, False, t0, f"could not run {cmd[0]}: {e}")
     record(name, r.returncode == 0, t0, (r.stdout + r.stderr)[-4000:])
+
+def optional_checks():
+    "Checks other scripts add: each runs only if its script exists."
+    py = str(BIN/'python')
+    if (ROOT/'tools'/'browser_tests.py').exists():
+        missing = [c for c in ('chromium', 'chromedriver') if not shutil.which(c)]
+        if 'browser tests' in SKIP: skip('browser tests', 'named in SKIP_CHECKS')
+        elif missing: skip('browser tests', f"{' and '.join(missing)} not on PATH (apt-get install chromium chromium-driver)")
+        else: check_cmd('browser tests', [py, 'tools/browser_tests.py'])
+    if (ROOT/'tools'/'scale_test.py').exists(): check_cmd('scale test', [py, 'tools/scale_test.py'])
 
 def notebooks():
     return sorted((ROOT/'lessons').glob('*.ipynb')) + sorted((ROOT/'nbs').glob('*.ipynb'))
@@ -46,7 +75,8 @@ def notebooks():
 def test_notebook(nb, threads):
     t0 = time.time()
     env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads)}
-    r = subprocess.run([str(BIN/'nbdev-test'), str(nb)], cwd=ROOT, capture_output=True, text=True, env=env)
+    # --flags cuda: `#| cuda` cells run too (at the test budget they are CPU-sized).
+    r = subprocess.run([str(BIN/'nbdev-test'), str(nb), '--flags', 'cuda'], cwd=ROOT, capture_output=True, text=True, env=env)
     ok = r.returncode == 0 and 'Success' in r.stdout
     record(f"nbdev-test {nb.relative_to(ROOT)}", ok, t0, (r.stdout + r.stderr)[-6000:])
 
@@ -60,15 +90,26 @@ def main():
     check_changes('notebooks clean (nbdev-clean)', [[str(BIN/'nbdev-clean')], [str(BIN/'nbdev-clean'), '--fname', 'lessons']],
                   nbglobs, 'run nbdev-clean (make export) and commit the notebooks')
     check_cmd('README.md rendered from nbs/index.ipynb', [str(BIN/'python'), 'tools/readme.py', '--check'])
+    check_cmd('requirements accept Colab torch (tools/check_requirements.py)', [str(BIN/'python'), 'tools/check_requirements.py'])
+    # pyflakes rules on the exported package; its [tool.ruff] config in pyproject.toml excludes _modidx.py.
+    check_cmd('ruff check --select F transfervision/', [str(BIN/'ruff'), 'check', '--select', 'F', '--no-cache', 'transfervision/'])
+    check_cmd('every transfervision module imports in a fresh interpreter (tools/check_package.py)',
+              [str(BIN/'python'), 'tools/check_package.py'])
     check_cmd('actionlint .github/workflows', [str(BIN/'actionlint'), *map(str, sorted((ROOT/'.github'/'workflows').glob('*.y*ml')))])
     workers = int(os.environ.get('TEST_WORKERS', min(2, os.cpu_count() or 1)))
     threads = max(1, (os.cpu_count() or 1) // workers)
     t0 = time.time()
     with ThreadPoolExecutor(workers) as ex: list(ex.map(lambda nb: test_notebook(nb, threads), notebooks()))
     print(f"notebooks: {time.time() - t0:.0f} s wall with {workers} workers")
+    optional_checks()
+    sys.exit(summary())
+
+def summary():
+    "Print the failed and skipped checks by name, then the last line: `N passed, N failed[, N skipped]`."
     failed = [r for r in results if not r[1]]
     if failed: print("\nFailed:\n" + '\n'.join(f"  {r[0]}" for r in failed))
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    sys.exit(1 if failed else 0)
+    if skipped: print("\nSkipped:\n" + '\n'.join(f"  {n} ({why})" for n, why in skipped))
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed" + (f", {len(skipped)} skipped" if skipped else ''))
+    return 1 if failed else 0
 
 if __name__ == '__main__': main()
