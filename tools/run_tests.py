@@ -7,16 +7,19 @@
 5. the exported package as a package: `ruff check --select F transfervision/` (undefined names,
    unused imports) and every module imported in a fresh interpreter (tools/check_package.py);
 6. `actionlint` passes on `.github/workflows/*`;
-7. every notebook in `nbs/` and `lessons/` runs top to bottom under `nbdev-test --flags cuda`
-   (so `#| cuda` cells run too, at test scale on a CPU);
-8. if they exist: `tools/browser_tests.py` (needs `chromium` and `chromedriver` on PATH, else it is
+7. the lessons' committed outputs were made from their current code (tools/check_outputs.py);
+8. every notebook in `nbs/` and `lessons/` runs top to bottom under `nbdev-test --flags cuda`
+   (so `#| cuda` cells run too, at test scale on a CPU); each lesson's recorded results
+   (`record_results`) meet the floors in `lessons/checks/<lesson>.json`; and lessons 1 and 4 run
+   once more with the `full` budget's code path shrunk to a tiny size, so no lesson breaks only in `full`;
+9. if they exist: `tools/browser_tests.py` (needs `chromium` and `chromedriver` on PATH, else it is
    reported as skipped) and `tools/scale_test.py`.
 A step that changes files leaves the corrected files in place, so `git diff` shows the fix.
 The last line printed is `N passed, N failed`, with `, N skipped` when a check was skipped.
 SKIP_CHECKS="scale test,browser tests" skips checks by name (reported as skipped): `.ci/run` runs
 the scale test itself, after `make test`.
 """
-import os, sys, time, shutil, subprocess, hashlib
+import os, sys, json, time, shutil, tempfile, subprocess, hashlib
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
@@ -72,13 +75,38 @@ def optional_checks():
 def notebooks():
     return sorted((ROOT/'lessons').glob('*.ipynb')) + sorted((ROOT/'nbs').glob('*.ipynb'))
 
-def test_notebook(nb, threads):
+# The `full` budget's code path (architecture 'auto', all images, full epochs) at a size a CPU finishes in minutes.
+FULL_TINY = {'TRANSFERVISION_BUDGET': 'full',
+             'TRANSFERVISION_BUDGET_OVERRIDES': 'size=64,presize=80,per_class=2,epochs=1,epochs_unfrozen=1,bs=16'}
+FULL_TINY_LESSONS = ('01_pets', '04_stanford_cars')
+
+def results_problems(nb, results_dir) -> str:
+    "How the results `nb` recorded miss the floors in lessons/checks/<lesson>.json ('' when they meet them)."
+    spec_file = ROOT/'lessons'/'checks'/f'{nb.stem}.json'
+    if not spec_file.exists(): return ''
+    got_file = Path(results_dir)/f'{nb.stem}.json'
+    if not got_file.exists(): return f"{nb.stem} recorded no results (its record_results('{nb.stem}', ...) cell did not run)"
+    spec, got, out = json.loads(spec_file.read_text()), json.loads(got_file.read_text()), []
+    for key, rule in spec.items():
+        if key not in got: out.append(f"{key} was not recorded"); continue
+        v, why = got[key], f" ({rule['why']})" if rule.get('why') else ''
+        if 'min' in rule and not v >= rule['min']: out.append(f"{key} = {v}, below the floor {rule['min']}{why}")
+        if 'max' in rule and not v <= rule['max']: out.append(f"{key} = {v}, above the ceiling {rule['max']}{why}")
+        if 'equals' in rule and v != rule['equals']: out.append(f"{key} = {v}, expected {rule['equals']}{why}")
+    return '; '.join(out)
+
+def test_notebook(nb, threads, extra_env=None, label=''):
     t0 = time.time()
-    env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads)}
+    results_dir = tempfile.mkdtemp(prefix='tv-results-')
+    env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads),
+           'TRANSFERVISION_RESULTS': results_dir, **(extra_env or {})}
     # --flags cuda: `#| cuda` cells run too (at the test budget they are CPU-sized).
     r = subprocess.run([str(BIN/'nbdev-test'), str(nb), '--flags', 'cuda'], cwd=ROOT, capture_output=True, text=True, env=env)
     ok = r.returncode == 0 and 'Success' in r.stdout
-    record(f"nbdev-test {nb.relative_to(ROOT)}", ok, t0, (r.stdout + r.stderr)[-6000:])
+    detail = (r.stdout + r.stderr)[-6000:]
+    if ok and not extra_env and (missed := results_problems(nb, results_dir)): ok, detail = False, missed
+    shutil.rmtree(results_dir, ignore_errors=True)
+    record(f"nbdev-test {nb.relative_to(ROOT)}{label}", ok, t0, detail)
 
 def main():
     os.environ.setdefault('MPLBACKEND', 'Agg')
@@ -96,10 +124,14 @@ def main():
     check_cmd('every transfervision module imports in a fresh interpreter (tools/check_package.py)',
               [str(BIN/'python'), 'tools/check_package.py'])
     check_cmd('actionlint .github/workflows', [str(BIN/'actionlint'), *map(str, sorted((ROOT/'.github'/'workflows').glob('*.y*ml')))])
+    check_cmd('lesson outputs made from the current code (tools/check_outputs.py)', [str(BIN/'python'), 'tools/check_outputs.py'])
     workers = int(os.environ.get('TEST_WORKERS', min(2, os.cpu_count() or 1)))
     threads = max(1, (os.cpu_count() or 1) // workers)
     t0 = time.time()
-    with ThreadPoolExecutor(workers) as ex: list(ex.map(lambda nb: test_notebook(nb, threads), notebooks()))
+    jobs = [(nb, None, '') for nb in notebooks()]
+    jobs += [(ROOT/'lessons'/f'{n}.ipynb', FULL_TINY, ' (full budget, tiny sizes)') for n in FULL_TINY_LESSONS
+             if (ROOT/'lessons'/f'{n}.ipynb').exists()]
+    with ThreadPoolExecutor(workers) as ex: list(ex.map(lambda j: test_notebook(j[0], threads, j[1], j[2]), jobs))
     print(f"notebooks: {time.time() - t0:.0f} s wall with {workers} workers")
     optional_checks()
     sys.exit(summary())

@@ -1,7 +1,7 @@
 """A Markdown table of the lesson runs in `_runs/*.json` (written by tools/run_lesson.py).
 
 `python tools/runs_summary.py [folder]`: one row per lesson with whether it finished, its wall time,
-budget, device and the `RESULTS` the lesson recorded. The GPU workflow appends it to the job summary.
+budget, device and the results the lesson recorded (`record_results`). The GPU workflow appends it to the job summary.
 Standard library only, so it runs even when the project's venv could not be built.
 """
 import sys, json
