@@ -6,14 +6,24 @@ Docs: https://transfervision.github.io/transfervision/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #784f8b20
 from __future__ import annotations
-import os, sys, platform, hashlib
+import os, sys, logging, platform, hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['BUDGETS', 'Budget', 'default_device', 'has_gpu', 'pick_budget_name', 'env_overrides', 'get_budget', 'local_data_dir',
-           'download_dir', 'cache_dir', 'work_dir', 'runtime_platform', 'accelerator', 'env_report',
+__all__ = ['log', 'BUDGETS', 'Budget', 'default_device', 'has_gpu', 'pick_budget_name', 'env_overrides', 'get_budget',
+           'local_data_dir', 'download_dir', 'cache_dir', 'work_dir', 'runtime_platform', 'accelerator', 'env_report',
            'keep_outputs_on_drive', 'seed_everything', 'file_sha256', 'record_results']
+
+# %% ../nbs/00_core.ipynb #717baf71
+class _PrintHandler(logging.Handler):
+    "Writes our messages to whatever `sys.stdout` (or, for warnings, `sys.stderr`) is at that moment: a notebook cell's output, a redirected stream."
+    def emit(self, record):
+        print(self.format(record), file=sys.stdout if record.levelno < logging.WARNING else sys.stderr, flush=True)
+
+log = logging.getLogger('transfervision')
+if not log.handlers:
+    log.addHandler(_PrintHandler()); log.setLevel(logging.INFO); log.propagate = False
 
 # %% ../nbs/00_core.ipynb #5a3afc02
 @dataclass(frozen=True)
@@ -184,4 +194,4 @@ def record_results(lesson: str, **results):
         Path(out).mkdir(parents=True, exist_ok=True)
         plain = {k: (v.item() if hasattr(v, 'item') else v) for k, v in results.items()}
         (Path(out)/f'{lesson}.json').write_text(json.dumps(plain, indent=1, default=str))
-    return pd.DataFrame({'value': list(results.values())}, index=pd.Index(list(results), name=lesson))
+    return pd.DataFrame({'value': pd.Series(list(results.values()), dtype=object)}, index=pd.Index(list(results), name=lesson))  # ints stay ints

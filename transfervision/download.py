@@ -10,7 +10,7 @@ import re, tarfile, zipfile, stat, posixpath, os, shutil, tempfile, zlib, lzma, 
 import urllib.request, urllib.error, urllib.parse, http.client
 from contextlib import contextmanager
 from pathlib import Path
-from .core import file_sha256
+from .core import file_sha256, log
 
 # %% auto #0
 __all__ = ['ARCHIVE_SUFFIXES', 'KAGGLE_HELP', 'DownloadError', 'archive_problem', 'download_url', 'extract_archive',
@@ -99,7 +99,7 @@ def download_url(url: str, dest, sha256: str | None = None, size: int | None = N
         return archive_problem(fn) if check_archive else None
     if dest.exists():
         if (why := problem(dest)) is None: return dest
-        print(f"{dest} cannot be used ({why}); moved it to {_move_aside(dest).name} and downloading it again.")
+        log.info(f"{dest} cannot be used ({why}); moved it to {_move_aside(dest).name} and downloading it again.")
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + '.part')
     err, total = None, None
@@ -213,13 +213,13 @@ def fastai_download(name: str, expect=None) -> Path:
         except _DAMAGED as e:
             if force: raise DownloadError(f"fastai's download of {url} could not be extracted even after fetching it again "
                                           f"({type(e).__name__}: {_one_line(e)}); check the free disk space, then run the same call again.") from None
-            print(f"fastai's cached archive of {url} is damaged ({type(e).__name__}); fetching it again.")
+            log.info(f"fastai's cached archive of {url} is damaged ({type(e).__name__}); fetching it again.")
             force = True; continue
         except Exception as e:   # fastdownload's size/hash check raises a plain Exception
             raise DownloadError(f"fastai's untar_data({url}) failed: {_one_line(e)}; run the same call again.") from None
         if expect is None or expect(path): return path
         if moved: raise DownloadError(f"fastai's download of {url} in {path} is not complete even after extracting it again; report the problem.")
-        print(f"{path} is not complete; moved it to {_move_aside(path, 'incomplete').name} and extracting it again.")
+        log.info(f"{path} is not complete; moved it to {_move_aside(path, 'incomplete').name} and extracting it again.")
         moved = True
 
 # %% ../nbs/02_download.ipynb #6ddc0dd4
@@ -282,7 +282,7 @@ def _link_tree(src: Path, dst: Path):
                 try: os.link(Path(d)/f, out/f); continue
                 except OSError:
                     copying = True
-                    print(f"Hard links from {src} to {dst} are not possible (another disk?): copying the files instead.")
+                    log.info(f"Hard links from {src} to {dst} are not possible (another disk?): copying the files instead.")
             shutil.copy2(Path(d)/f, out/f)
 
 def kaggle_download(slug: str, dest, force_download: bool = False) -> Path:
@@ -314,9 +314,9 @@ def download_dataset(info, url: str | None = None, sha256: str | None = None) ->
     archive), `info.kaggle` (kagglehub). All but fastai's end in `download_dir()/info.folder`."""
     from transfervision.core import download_dir
     if url is None and info.fastai_url:
-        print(f"Downloading {info.title} with fastai's untar_data (URLs.{info.fastai_url}) ...")
+        log.info(f"Downloading {info.title} with fastai's untar_data (URLs.{info.fastai_url}) ...")
         root = info.find_root(fastai_download(info.fastai_url, expect=lambda p: info.find_root(p) is not None))
-        print(f"{info.title} is in {root}")
+        log.info(f"{info.title} is in {root}")
         return root
     url = url or info.url
     if not url and not info.kaggle:
@@ -326,25 +326,25 @@ def download_dataset(info, url: str | None = None, sha256: str | None = None) ->
     for force in (False, True):
         if tmp.exists(): shutil.rmtree(tmp)  # our own half-finished work from an earlier run
         if url:
-            print(f"Downloading {info.title} from {url} ...")
+            log.info(f"Downloading {info.title} from {url} ...")
             known = url == info.url
             archive = download_url(url, base/'archives'/_archive_name(info, url),
                                    sha256=sha256 if sha256 is not None else (info.sha256 if known else None),
                                    size=info.size if known else None)
             extract_archive(archive, tmp)
         else:
-            print(f"Downloading {info.title} from Kaggle ({info.kaggle}) with kagglehub ...")
+            log.info(f"Downloading {info.title} from Kaggle ({info.kaggle}) with kagglehub ...")
             kaggle_download(info.kaggle, tmp, force_download=force)
         if info.fix_layout: info.fix_layout(tmp)
         if (root := info.find_root(tmp)) is not None: break
         if url or force:
             raise DownloadError(f"The download of {info.title} does not contain the expected layout ({info.layout}); "
                                 f"look inside {tmp} and report the problem.")
-        print(f"kagglehub's copy of {info.kaggle} does not have the expected layout; fetching it again.")
+        log.info(f"kagglehub's copy of {info.kaggle} does not have the expected layout; fetching it again.")
     dest = base/info.folder
     if dest.exists() or dest.is_symlink():
-        print(f"{dest} is not a complete copy; moved it to {_move_aside(dest, 'incomplete').name}.")
+        log.info(f"{dest} is not a complete copy; moved it to {_move_aside(dest, 'incomplete').name}.")
     root.rename(dest)
     if tmp.exists(): shutil.rmtree(tmp)  # what is left of our own extraction (archive wrappers, READMEs)
-    print(f"{info.title} is in {dest}")
+    log.info(f"{info.title} is in {dest}")
     return dest

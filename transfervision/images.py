@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from PIL import Image
 from fastai.vision.core import PILImage
-from .core import local_data_dir, file_sha256
+from .core import local_data_dir, file_sha256, log
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'MAX_PIXELS', 'ODD_MODES', 'image_files', 'ImageFileError', 'ImageTooLargeError', 'load_rgb',
            'PILImageRGB', 'find_duplicates', 'check_images', 'usable_images', 'quarantine', 'ImageFilesDataset',
-           'collate_usable']
+           'collate_usable', 'uploaded_files']
 
 # %% ../nbs/01_images.ipynb #b41684c1
 IMAGE_EXTENSIONS = {'.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff'}
@@ -177,10 +177,15 @@ def _move(p: Path, to: Path):
         os.symlink(target, to); os.unlink(p)
     else: shutil.move(str(p), str(to))
 
+def _shown(p, base) -> str:
+    "`p` relative to `base` when it is inside it (messages then carry no machine paths), else as it is."
+    p = Path(p)
+    return str(p.relative_to(base)) if p.is_absolute() and p.is_relative_to(base) else str(p)
+
 def quarantine(report, dest=None) -> list[tuple[Path, Path]]:
     "Move the unusable files of a `check_images` report aside (default: `_quarantine/` beside the folder); returns (from, to)."
     folder = report.attrs.get('folder')
-    if folder is None: print("Nothing to quarantine: the report lists no files."); return []
+    if folder is None: log.info("Nothing to quarantine: the report lists no files."); return []
     folder = Path(folder).resolve()
     local = local_data_dir()
     if local is not None and folder.is_relative_to(local):
@@ -200,22 +205,22 @@ def quarantine(report, dest=None) -> list[tuple[Path, Path]]:
             moved.append((p, to, problem))
         except Exception as e: failed.append((p, problem, f'{type(e).__name__}: {e}'))   # one file never stops the rest
     if not moved and not failed:
-        print(f"Nothing to quarantine in {folder}."); return []
-    log = dest/'quarantine_log.csv'
+        log.info(f"Nothing to quarantine in {folder.name}."); return []
+    log_file = dest/'quarantine_log.csv'
     try:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        new = not log.exists()
-        with open(log, 'a', newline='') as f:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        new = not log_file.exists()
+        with open(log_file, 'a', newline='') as f:
             w = csv.writer(f)
             if new: w.writerow(['time', 'from', 'to', 'problem'])
             now = time.strftime('%Y-%m-%d %H:%M:%S')
             for p, to, problem in moved: w.writerow([now, p, to, problem])
             for p, problem, err in failed: w.writerow([now, p, '', f'{problem}; NOT MOVED: {err}'])
-        where = f"log: {log}"
+        where = f"log: {_shown(log_file, folder.parent)}"
     except OSError as e: where = f"the log could not be written: {e}"
-    print(f"Moved {len(moved)} unusable file(s) to {dest} ({where}).")
+    log.info(f"Moved {len(moved)} unusable file(s) to {_shown(dest, folder.parent)} ({where}).")
     if failed:
-        print(f"Could not move {len(failed)} file(s), left in place: " + '; '.join(f"{p} ({err})" for p, _, err in failed))
+        log.warning(f"Could not move {len(failed)} file(s), left in place: " + '; '.join(f"{_shown(p, folder.parent)} ({err})" for p, _, err in failed))
     return [(p, to) for p, to, _ in moved]
 
 # %% ../nbs/01_images.ipynb #59fbbd91
@@ -246,3 +251,16 @@ def collate_usable(batch):
     if not good: return None, None, errors
     xs, ys = default_collate(good)
     return xs, ys, errors
+
+# %% ../nbs/01_images.ipynb #8fdc9a07
+def uploaded_files(value, dest) -> list[Path]:
+    "Write the files of a `FileUpload` widget's `value` (ipywidgets 7: a dict; 8: a tuple of dicts) into `dest`; return their paths."
+    if isinstance(value, dict): files = [(name, f['content']) for name, f in value.items()]   # ipywidgets 7
+    else: files = [(f['name'], f['content']) for f in value]                                 # ipywidgets 8
+    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, content in files:
+        p = dest/(Path(str(name)).name or 'upload')   # the bare file name: an upload cannot write outside `dest`
+        p.write_bytes(bytes(content))
+        paths.append(p)
+    return paths

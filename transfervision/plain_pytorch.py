@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from fastcore.basics import patch
-from .core import default_device
+from .core import default_device, log
 from .images import ImageFilesDataset
 from .models import get_arch, resolve_arch
 
@@ -203,7 +203,7 @@ def load_checkpoint(self: TorchTrainer):
     self.epoch, self.history, self.best_loss, self.wait = s['epoch'], s['history'], s['best_loss'], s['wait']
     self._sched_state = s['sched']
     if self._best_file().exists(): self.best_state = torch.load(self._best_file(), map_location='cpu', weights_only=True)
-    print(f"Resumed from {self.checkpoint} after epoch {self.epoch}.")
+    log.info(f"Resumed from {self.checkpoint} after epoch {self.epoch}.")
 
 # %% ../nbs/06_plain_pytorch.ipynb #c1d0e038
 @patch
@@ -214,7 +214,7 @@ def fit(self: TorchTrainer, epochs: int, restore_best: bool = True) -> list[dict
     if self.sched is None: self.sched = self._make_sched(epochs)
     if self.sched is not None and self._sched_state:
         if self.scheduler == 'onecycle' and self._sched_state['total_steps'] != self.sched.total_steps:
-            print("The one-cycle schedule was planned for another number of epochs: starting a new cycle.")
+            log.info("The one-cycle schedule was planned for another number of epochs: starting a new cycle.")
         else: self.sched.load_state_dict(self._sched_state)
     while self.epoch < epochs and self.wait < self.patience:
         t0, lr = time.time(), self.opt.param_groups[0]['lr']
@@ -230,8 +230,8 @@ def fit(self: TorchTrainer, epochs: int, restore_best: bool = True) -> list[dict
         else: self.wait += 1
         self.history.append(dict(epoch=self.epoch, train_loss=train_loss, valid_loss=v['loss'],
                                  accuracy=v['accuracy'], lr=lr, seconds=round(time.time() - t0, 1)))
-        print('  '.join(f"{k} {val:.4g}" if isinstance(val, float) else f"{k} {val}" for k, val in self.history[-1].items()))
+        log.info('  '.join(f"{k} {val:.4g}" if isinstance(val, float) else f"{k} {val}" for k, val in self.history[-1].items()))
         if self.checkpoint: self.save_checkpoint()
-    if self.wait >= self.patience: print(f"Stopped early: no better validation loss for {self.wait} epochs.")
+    if self.wait >= self.patience: log.info(f"Stopped early: no better validation loss for {self.wait} epochs.")
     if restore_best and self.best_state is not None: self.model.load_state_dict(self.best_state)
     return self.history
