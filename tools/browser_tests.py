@@ -111,13 +111,23 @@ return {cells: out, kernel: sc && sc.session && sc.session.kernel ? sc.session.k
 def run_all_cells(drv, timeout):
     "Run > Run All Cells through the menu bar, then wait until every code cell has an execution count or one failed."
     from selenium.webdriver.common.by import By
-    wait_for(lambda: (drv.execute_script(JS_CELLS) or {}).get('kernel') == 'idle', 90, 'the kernel to be idle')
+    def idle():
+        dismiss_dialogs(drv)              # a notebook without kernel metadata asks which kernel: accept Python 3
+        return (drv.execute_script(JS_CELLS) or {}).get('kernel') == 'idle'
+    wait_for(idle, 90, 'the kernel to be idle')
+    # The Run menu of the menu bar, then its "Run All Cells" item, as a person would click them.
     menu = wait_for(lambda: [e for e in drv.find_elements(By.CSS_SELECTOR, '.lm-MenuBar-item') if e.text.strip() == 'Run'],
                     30, 'the Run menu')[0]
-    menu.click()
-    item = wait_for(lambda: drv.find_elements(By.CSS_SELECTOR, '.lm-Menu-item[data-command="notebook:run-all-cells"]'),
-                    10, 'Run All Cells in the Run menu')[0]
-    item.click()
+    def item():
+        return (drv.find_elements(By.CSS_SELECTOR, '.lm-Menu-item[data-command="notebook:run-all-cells"]') or
+                drv.find_elements(By.XPATH, "//li[contains(@class,'lm-Menu-item')][.//*[normalize-space()='Run All Cells']]"))
+    for _ in range(3):
+        menu.click()
+        try: wait_for(item, 5, 'Run All Cells in the Run menu')[0].click(); break
+        except TimeoutError: drv.find_element(By.TAG_NAME, 'body').send_keys('\ue00c')   # Escape, then retry
+    else:
+        menus = [e.text[:300] for e in drv.find_elements(By.CSS_SELECTOR, '.lm-Menu')]
+        raise TimeoutError(f"the Run menu never showed 'Run All Cells'; open menus: {menus}")
     def done():
         st = drv.execute_script(JS_CELLS)
         if not st: return None
@@ -132,7 +142,7 @@ def open_notebook(drv, base, token, rel):
     wait_for(lambda: (drv.execute_script(JS_CELLS) or {}).get('path') == rel, 90, f'{rel} to open')
 
 def dismiss_dialogs(drv):
-    "Close a kernel/announcement dialog if JupyterLab shows one (it should not with a fresh settings folder)."
+    "Accept a dialog JupyterLab shows (the kernel choice for a notebook without kernel metadata)."
     from selenium.webdriver.common.by import By
     for b in drv.find_elements(By.CSS_SELECTOR, '.jp-Dialog .jp-mod-accept'):
         try: b.click()
@@ -148,12 +158,19 @@ def test_jupyterlab(tmp, state):
         for nb in ('00_setup.ipynb', '05_your_own_images.ipynb'): shutil.copy(ROOT/'lessons'/nb, work/'lessons'/nb)
         port, token = free_port(), secrets.token_hex(16)
         env = env_for_lessons()
-        for k in ('JUPYTER_CONFIG_DIR', 'JUPYTER_RUNTIME_DIR', 'IPYTHONDIR'):
+        for k in ('JUPYTER_CONFIG_DIR', 'JUPYTER_RUNTIME_DIR', 'JUPYTER_DATA_DIR', 'IPYTHONDIR'):
             env[k] = str(tmp/k.lower()); (tmp/k.lower()).mkdir()
         env['JUPYTERLAB_SETTINGS_DIR'] = str(tmp/'lab-settings'); env['JUPYTERLAB_WORKSPACES_DIR'] = str(tmp/'lab-ws')
+        # Fresh user settings: every cell stays in the page (by default JupyterLab may leave cells far off-screen out
+        # of it, and with them lesson 5's upload widget), and no news pop-up.
+        (tmp/'lab-settings'/'@jupyterlab'/'notebook-extension').mkdir(parents=True)
+        (tmp/'lab-settings'/'@jupyterlab'/'notebook-extension'/'tracker.jupyterlab-settings').write_text('{"windowingMode": "none"}')
+        (tmp/'lab-settings'/'@jupyterlab'/'apputils-extension').mkdir(parents=True)
+        (tmp/'lab-settings'/'@jupyterlab'/'apputils-extension'/'notification.jupyterlab-settings').write_text('{"fetchNews": "false"}')
         proc = start_server([str(BIN/'jupyter'), 'lab', '--no-browser', '--ip=127.0.0.1', f'--port={port}',
                              f'--IdentityProvider.token={token}', f'--ServerApp.root_dir={work}',
-                             '--expose-app-in-browser', '--LabApp.news_url=None', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate'],
+                             '--expose-app-in-browser', '--LabApp.news_url=None', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate',
+                             '--LabApp.extension_manager=readonly'] + (['--allow-root'] if os.geteuid() == 0 else []),
                             tmp/'jupyterlab.log', env=env, cwd=work)
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/api/status?token={token}", proc, timeout=90)
@@ -168,9 +185,21 @@ def test_jupyterlab(tmp, state):
             state['jlab_timings'][rel] = round(time.time() - t1)
         # Lesson 5's upload widget: give it a held-back image through its file input.
         img = held_back_image()
-        inputs = wait_for(lambda: drv.find_elements(By.CSS_SELECTOR, '.widget-upload input[type=file], .jupyter-widgets input[type=file]'),
-                          30, "lesson 5's FileUpload widget")
-        inputs[-1].send_keys(str(img))
+        drv.execute_script("""const nb = window.jupyterapp.shell.currentWidget.content;
+            const i = nb.widgets.findIndex(c => c.model.sharedModel.getSource().includes('widgets.FileUpload'));
+            if (i >= 0) { nb.activeCellIndex = i; nb.scrollToItem(i); }""")
+        # ipywidgets 8 keeps the button's <input type=file> out of the page and calls its click() to open the file
+        # dialog, which a headless browser cannot use. We make that click() put the input into the page instead,
+        # click the real Upload button, and give the file to that input: the widget's own code does the rest.
+        drv.execute_script("""const click = HTMLInputElement.prototype.click;
+            HTMLInputElement.prototype.click = function () {
+              if (this.type !== 'file') return click.call(this);
+              this.id = 'tv-upload-input'; document.body.appendChild(this);
+            };""")
+        button = wait_for(lambda: drv.find_elements(By.CSS_SELECTOR, 'button.widget-upload'), 30, "lesson 5's Upload button")[-1]
+        drv.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+        button.click()
+        wait_for(lambda: drv.find_elements(By.ID, 'tv-upload-input'), 10, "the Upload button's file input")[0].send_keys(str(img))
         def answer():
             for o in drv.find_elements(By.CSS_SELECTOR, '.jupyter-widgets-output-area, .widget-output'):
                 if 'probability' in o.text: return o
@@ -181,7 +210,7 @@ def test_jupyterlab(tmp, state):
             raise AssertionError(f"the upload widget printed no 'walle' prediction for {img.name}: {text[:300]!r}")
         RUNS.mkdir(exist_ok=True); drv.save_screenshot(str(RUNS/'jupyterlab.png'))
         m = work/'lessons'/'_out'/'05_your_own_images'/'model'
-        if (m/'model.json').is_file(): state['model_dir'] = m
+        if (m/'model.json').is_file(): state.setdefault('model_dir', m)
         record('jupyterlab: lessons 0 and 5 run all cells, upload widget predicts', t0)
     except Exception as e:
         if drv is not None:
@@ -218,8 +247,7 @@ def test_demo(tmp, state):
         model = state.get('model_dir') or train_model(tmp/'model')
         state['demo_model'] = str(model)
         port = free_port()
-        code = 'import sys; from transfervision.demo import demo_main; sys.exit(demo_main(sys.argv[1:]))'
-        proc = start_server([sys.executable, '-c', code, str(model), '--host', '127.0.0.1', '--port', str(port)],
+        proc = start_server([sys.executable, '-m', 'transfervision', 'demo', str(model), '--host', '127.0.0.1', '--port', str(port)],
                             tmp/'demo.log', env=env_for_lessons())
         base = f"http://127.0.0.1:{port}/"
         wait_http(base, proc, timeout=120)
@@ -260,6 +288,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--only', choices=['demo', 'jupyterlab'], help='run one test only')
     ap.add_argument('--keep', action='store_true', help='keep the temporary folder (logs, notebook copies)')
+    ap.add_argument('--model', default=None, help='exported model folder for the demo test (default: lesson 5\'s, else train one)')
     args = ap.parse_args()
     missing = [p for p in ('chromium', 'chromedriver') if not shutil.which(p)]
     try: import selenium  # noqa: F401
@@ -268,7 +297,7 @@ def main():
         print(f"FAIL  browser tests: missing {', '.join(missing)}\n0 passed, 1 failed"); sys.exit(1)
     t0 = time.time()
     tmp = Path(tempfile.mkdtemp(prefix='tv-browser-'))
-    state = {}
+    state = {'model_dir': Path(args.model)} if args.model else {}
     try:
         if args.only in (None, 'jupyterlab'): test_jupyterlab(tmp/'jlab', state)
         if args.only in (None, 'demo'): test_demo(tmp/'demo', state)

@@ -1,10 +1,11 @@
 """Check the lessons' committed outputs: `python tools/check_outputs.py` (run by `make test`).
 
 Fails, naming the lesson and what to do, when
-- a code cell has no stamp, or its stamp is not the hash of its current source: the code changed
+- a lesson committed with outputs has a code cell with no stamp, or a stamp that is not the hash of its current source: the code changed
   since `make outputs` ran (tools/make_outputs.py), so the stored outputs may show something else;
 - a lesson is larger than 1.5 MB (figures too big);
-- an output holds a machine path (`/root/`, `/home/`, `/work/`, `/tmp/`, `/Users/`).
+- an output holds a machine path
+A lesson committed without any outputs is listed (to be made with `make outputs`), not failed. (`/root/`, `/home/`, `/work/`, `/tmp/`, `/Users/`).
 """
 import re, sys, json
 from pathlib import Path
@@ -19,7 +20,10 @@ def problems(path: Path) -> list[str]:
     nb, out = json.loads(path.read_text()), []
     if path.stat().st_size > MAX_BYTES:
         out.append(f"{path.stat().st_size / 2**20:.2f} MB, over 1.5 MB: make its figures smaller")
-    stale = []
+    stale, code_cells = [], [c for c in nb['cells'] if c['cell_type'] == 'code']
+    if not any(c.get('outputs') for c in code_cells):
+        print(f"lessons/{path.name}: no outputs committed yet (run `make outputs`)")
+        return out
     for i, c in enumerate(nb['cells']):
         if c['cell_type'] != 'code': continue
         src = ''.join(c['source'])

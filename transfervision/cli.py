@@ -6,8 +6,9 @@ Docs: https://transfervision.github.io/transfervision/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #ccf8200c
 from __future__ import annotations
-import argparse, math, sys, time, tempfile, warnings
+import argparse, logging, math, sys, time, tempfile, warnings
 from pathlib import Path
+from .core import log
 
 # torch 2.14 warns about fastai's use of torch.jit.script as fastai is imported: noise on a terminal, not the user's business.
 warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
@@ -185,8 +186,12 @@ def _cmd_predict(args) -> int:
 
 # %% ../nbs/09_cli.ipynb #f5390ce2
 def _cmd_demo(args) -> int:
+    from transfervision.inference import load_model
     from transfervision.demo import launch_demo
-    launch_demo(args.model, host=args.host, port=args.port, share=args.share)
+    load_model(args.model, device='cpu')   # a wrong folder or a damaged model: one line now, not in the browser later
+    print(f"Serving {args.model} on http://{args.host}:{args.port} (Ctrl+C to stop)", flush=True)
+    try: launch_demo(args.model, host=args.host, port=args.port, share=args.share, examples=args.examples, title=args.title)
+    except ImportError as e: raise RuntimeError(str(e)) from None   # Gradio missing: says which pip command
     return 0
 
 # %% ../nbs/09_cli.ipynb #1adf4eb4
@@ -224,6 +229,8 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1: this computer only)')
     s.add_argument('--port', type=positive_int, default=7860, help='port (default 7860)')
     s.add_argument('--share', action='store_true', help="also open a temporary public link through Gradio's servers")
+    s.add_argument('--examples', default=None, help='folder of sample images shown under the upload box')
+    s.add_argument('--title', default=None, help='title of the page')
     s.set_defaults(func=_cmd_demo)
     s = sub.add_parser('env', help='versions, hardware and data folders')
     s.set_defaults(func=_cmd_env)
@@ -236,9 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     debug = '--debug' in argv
     try:
         args = make_parser().parse_args(argv)
-        with warnings.catch_warnings():   # deprecation notices of the libraries are not the user's business
-            warnings.simplefilter('ignore', FutureWarning); warnings.simplefilter('ignore', DeprecationWarning)
-            return args.func(args)
+        level = log.level
+        if getattr(args, 'quiet', False): log.setLevel(logging.WARNING)   # the library's progress messages too
+        try:
+            with warnings.catch_warnings():   # deprecation notices of the libraries are not the user's business
+                warnings.simplefilter('ignore', FutureWarning); warnings.simplefilter('ignore', DeprecationWarning)
+                return args.func(args)
+        finally: log.setLevel(level)
     except SystemExit as e:          # --help prints and exits 0
         return e.code if isinstance(e.code, int) else 0
     except CLIError as e:

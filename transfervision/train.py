@@ -6,10 +6,18 @@ Docs: https://transfervision.github.io/transfervision/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #47d069e9
 from __future__ import annotations
+import time
 from pathlib import Path
+import torch
+from torch import nn
+from fastcore.meta import delegates
+from fastai.learner import Learner
+import fastai.callback.schedule  # noqa: F401 (adds Learner.fit_one_cycle)
+from .core import log
 
 # %% auto #0
-__all__ = ['HEAD_LR', 'train_head', 'plot_one_cycle', 'find_lr', 'train_unfrozen', 'save_stage', 'load_stage', 'best_model_cbs']
+__all__ = ['HEAD_LR', 'CACHED_HEAD_LR', 'train_head', 'pooled_features', 'feature_dls', 'train_head_cached', 'plot_one_cycle',
+           'find_lr', 'train_unfrozen', 'save_stage', 'load_stage', 'best_model_cbs']
 
 # %% ../nbs/05_train.ipynb #28c62863
 HEAD_LR = 2e-3
@@ -18,9 +26,77 @@ def train_head(learn, epochs: int, lr: float | None = None, cbs=None):
     "Train only the head (body frozen) for `epochs` with `fit_one_cycle`; `lr` None: `HEAD_LR` (fastai's fine_tune default)."
     if lr is None:
         lr = HEAD_LR
-        print(f"train_head: lr not given, using {lr:g} (fastai's fine_tune default for the frozen stage)")
+        log.info(f"train_head: lr not given, using {lr:g} (fastai's fine_tune default for the frozen stage)")
     learn.freeze()
     learn.fit_one_cycle(epochs, lr, cbs=cbs)
+    return learn
+
+# %% ../nbs/05_train.ipynb #c95568a1
+def pooled_features(learn, dl, flip: bool = False) -> tuple:
+    "Run `learn`'s body and the head's pooling once over `dl` (eval mode, no gradients): (features, targets), plus mirrored-image features when `flip`; kept on the CPU."
+    head = learn.model[1]
+    if not (isinstance(head, nn.Sequential) and len(head) > 2 and 'Pool' in type(head[0]).__name__ and type(head[1]).__name__ == 'Flatten'):
+        raise ValueError("Cached head training needs a fastai head that starts with pooling and Flatten "
+                         "(vision_learner/make_learner builds one); train this model with train_head instead.")
+    net, was_training = nn.Sequential(learn.model[0], head[0], head[1]), learn.model.training
+    feats, targs, flipped = [], [], []
+    net.eval()
+    try:
+        with torch.no_grad():
+            for xb, yb in dl:   # one batch at a time: memory holds one batch of images, plus the features so far
+                feats.append(net(xb).float().cpu().as_subclass(torch.Tensor))
+                targs.append(yb.cpu().as_subclass(torch.Tensor))
+                if flip: flipped.append(net(torch.flip(xb, dims=[-1])).float().cpu().as_subclass(torch.Tensor))
+    finally: learn.model.train(was_training)
+    res = (torch.cat(feats), torch.cat(targs))
+    return res + (torch.cat(flipped),) if flip else res
+
+# %% ../nbs/05_train.ipynb #cbfe0926
+def feature_dls(learn, views: int = 2, bs: int = 64):
+    "fastai `DataLoaders` of pooled body features: each training image in `views` views (1: as validation sees it, 2: also mirrored, more: also randomly augmented passes), validation images once."
+    from fastai.data.core import DataLoaders, Datasets
+    from fastai.data.load import DataLoader
+    if views < 1: raise ValueError(f"views={views}: use 1 (the images as validation sees them), 2 (plus mirrored) or more (plus augmented passes).")
+    if not isinstance(learn.dls.train_ds, Datasets):
+        raise ValueError("Cached head training needs DataLoaders built by fastai (a DataBlock or Datasets), like make_dls builds.")
+    # the training images through the validation pipeline (centre crop, no random augmentation), in order
+    plain = learn.dls.test_dl(learn.dls.train_ds.items, with_labels=True, rm_type_tfms=0)
+    x, y, *xf = pooled_features(learn, plain, flip=views >= 2)
+    xs, ys = [x] + xf, [y] * (1 + len(xf))
+    for _ in range(views - 2):   # each extra view: one pass of the training pipeline's random augmentation
+        a, b = pooled_features(learn, learn.dls.train.new(shuffle=False, drop_last=False))
+        xs.append(a); ys.append(b)
+    vx, vy = pooled_features(learn, learn.dls.valid)
+    train = torch.utils.data.TensorDataset(torch.cat(xs), torch.cat(ys))
+    valid = torch.utils.data.TensorDataset(vx, vy)
+    dev = learn.dls.device
+    return DataLoaders(DataLoader(train, bs=min(bs, len(train)), shuffle=True, drop_last=True, num_workers=0),
+                       DataLoader(valid, bs=256, num_workers=0), device=dev)
+
+# %% ../nbs/05_train.ipynb #ec99c695
+CACHED_HEAD_LR = 3e-3
+
+@delegates(Learner.fit_one_cycle, but=['n_epoch', 'lr_max', 'cbs'])
+def train_head_cached(learn, epochs: int, lr: float | None = None, views: int = 2, bs: int = 64, cbs=None, **kwargs):
+    "Like `train_head`, but the frozen body runs once (`feature_dls`) and the head trains on the cached features; the head stays in `learn`."
+    lr = CACHED_HEAD_LR if lr is None else lr
+    learn.freeze()
+    t0 = time.perf_counter()
+    fdls = feature_dls(learn, views=views, bs=bs)
+    t1 = time.perf_counter()
+    # the head's layers after pooling and Flatten: the same modules as in learn.model[1], so training them trains learn's head
+    tail = nn.Sequential(*list(learn.model[1].children())[2:])
+    small = Learner(fdls, tail, loss_func=learn.loss_func, opt_func=learn.opt_func, metrics=learn.metrics,
+                    wd=learn.wd, moms=learn.moms, path=learn.path, model_dir=learn.model_dir)
+    small.fit_one_cycle(epochs, lr, cbs=cbs, **kwargs)
+    for k in ('values', 'losses', 'lrs', 'iters', 'hps', 'metric_names'):   # learn.recorder shows this run, as after train_head
+        if hasattr(small.recorder, k): setattr(learn.recorder, k, getattr(small.recorder, k))
+    n, width = fdls.train_ds.tensors[0].shape
+    nv = len(fdls.valid_ds)
+    learn.cached_head = dict(views=views, n_train=n, n_valid=nv, width=width, mbytes=(n + nv) * width * 4 / 1e6,
+                             extract_s=t1 - t0, fit_s=time.perf_counter() - t1)
+    log.info(f"train_head_cached: {n} training vectors ({views} views) + {nv} validation, {width} floats each "
+          f"({learn.cached_head['mbytes']:.1f} MB): body {t1 - t0:.1f} s, head {learn.cached_head['fit_s']:.1f} s")
     return learn
 
 # %% ../nbs/05_train.ipynb #ae62b7aa
@@ -50,9 +126,9 @@ def plot_one_cycle(learn, show: bool = True) -> dict:
 
 # %% ../nbs/05_train.ipynb #821e4a3b
 def find_lr(learn, show: bool = True, num_it: int = 100, **kwargs):
-    "Run fastai's learning-rate finder; return `SuggestedLRs(minimum, steep, valley, slide)`, plotted when `show`."
-    from fastai.callback.schedule import minimum, steep, valley, slide
-    return learn.lr_find(num_it=num_it, show_plot=show, suggest_funcs=(minimum, steep, valley, slide), **kwargs)
+    "Run fastai's learning-rate finder; return `SuggestedLRs(minimum, steep, valley)`, plotted when `show` (the course uses `valley`)."
+    from fastai.callback.schedule import minimum, steep, valley   # `slide` fails when the finder stops early
+    return learn.lr_find(num_it=num_it, show_plot=show, suggest_funcs=(minimum, steep, valley), **kwargs)
 
 # %% ../nbs/05_train.ipynb #d184b28a
 def train_unfrozen(learn, epochs: int, lr_max=slice(1e-6, 1e-4), cbs=None):
