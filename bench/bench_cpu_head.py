@@ -9,15 +9,19 @@ on the validation split, and on the held-out test images where the dataset has l
 `test/` folder, Doraemon/Wall-E's named test images). `--quick` uses 96 px and fewer epochs, a smoke test only.
 Timings are wall-clock seconds on this machine and move with whatever else runs on it: the load average is
 printed with the table. `--sweep` instead measures cached head accuracy on pets for Lite0/Lite2 at 160-300 px.
+`--layout` instead times one training step and one inference pass of Lite0 on a batch of 32 images at 224 px in
+PyTorch's default memory layout and in channels-last, alternating the two (the measurement behind `amp_settings`
+choosing channels-last on a CPU).
 """
 import argparse, os, sys, time, warnings
 
-# Per dataset: the settings of the cached run (on top of the cpu budget for that dataset).
+# Per dataset: what differs from the cpu budget (224 px, Lite0, the head's epochs_cached): all sample images, and
+# cars at 224 px (its cpu budget uses 128 px to keep lesson 4's live training short).
 SETTINGS = {
-    'pets': dict(arch='efficientnet_lite0', size=224, presize=280, epochs=10, per_class=None),
-    'rock_paper_scissors': dict(arch='efficientnet_lite0', size=224, presize=280, epochs=10),
-    'doraemon_walle': dict(arch='efficientnet_lite0', size=224, presize=280, epochs=10),
-    'stanford_cars': dict(arch='efficientnet_lite0', size=224, presize=280, epochs=20, per_class=None),
+    'pets': dict(per_class=None),
+    'rock_paper_scissors': dict(),
+    'doraemon_walle': dict(),
+    'stanford_cars': dict(size=224, presize=256, per_class=None),
 }
 PLAIN_LR, CACHED_LR = 3e-3, 3e-3
 
@@ -45,9 +49,9 @@ def run_one(name, quick):
     from transfervision.models import make_learner
     from transfervision.train import train_head_cached
     s = dict(SETTINGS[name])
-    epochs = s.pop('epochs')
-    if quick: s.update(size=96, presize=128); epochs = max(2, epochs // 3)
-    budget = get_budget(name, name='cpu', verbose=False, cache_features=True, epochs=epochs, **s)
+    if quick: s.update(size=96, presize=128, epochs_cached=5)
+    budget = get_budget(name, name='cpu', verbose=False, **s)
+    epochs = budget.epochs_cached
     root = get_dataset(name)
     files, labels = labelled_test(name, root)
     seed_everything(42)
@@ -92,6 +96,31 @@ def sweep(quick):
             with learn.no_bar(): acc = float(learn.validate()[2])
             print(f"{arch:<20}{size:>5}{t:>9.1f}{acc:>10.3f}   ({len(dls.train_ds)} train / {len(dls.valid_ds)} valid)", flush=True)
 
+def layout(quick, rounds=4):
+    "Median seconds of a training step and of inference, Lite0, batch 32, default layout vs channels-last, alternated."
+    import statistics, torch
+    import torch.nn.functional as F
+    from transfervision.models import create_model
+    size = 96 if quick else 224
+    m = create_model('efficientnet_lite0', 37)
+    x, y = torch.randn(32, 3, size, size), torch.randint(0, 37, (32,))
+    opt = torch.optim.SGD(m.parameters(), lr=1e-4)
+    formats = {'default (NCHW)': torch.contiguous_format, 'channels-last': torch.channels_last}
+    times = {(k, what): [] for k in formats for what in ('train', 'infer')}
+    for r in range(rounds + 1):   # round 0 warms up and is not counted
+        for name, fmt in formats.items():
+            m.to(memory_format=fmt); xf = x.contiguous(memory_format=fmt)
+            m.train(); t = time.perf_counter()
+            F.cross_entropy(m(xf), y).backward(); opt.step(); opt.zero_grad()
+            t_train = time.perf_counter() - t
+            m.eval(); t = time.perf_counter()
+            with torch.no_grad(): m(xf)
+            t_infer = time.perf_counter() - t
+            if r: times[name, 'train'].append(t_train); times[name, 'infer'].append(t_infer)
+    print(f"{'layout':<16}{'train step s':>13}{'inference s':>13}   (median of {rounds}, batch 32, {size} px, Lite0)")
+    for name in formats:
+        print(f"{name:<16}{statistics.median(times[name, 'train']):>13.2f}{statistics.median(times[name, 'infer']):>13.2f}")
+
 def fmt(a):
     return '-' if a is None else f"{100 * a:.1f}%"
 
@@ -100,12 +129,14 @@ def main(argv=None):
     ap.add_argument('--quick', action='store_true', help='96 px and a third of the epochs: a smoke test')
     ap.add_argument('--datasets', default=','.join(SETTINGS), help='comma-separated dataset names')
     ap.add_argument('--sweep', action='store_true', help='instead: pets accuracy for Lite0/Lite2 at 160-300 px')
+    ap.add_argument('--layout', action='store_true', help='instead: default vs channels-last memory layout, one batch')
     args = ap.parse_args(argv)
     if not os.environ.get('TRANSFERVISION_DATA'): print("note: TRANSFERVISION_DATA is not set; datasets are looked up or downloaded")
     import torch
     warnings.filterwarnings('ignore')
     print(f"torch threads: {torch.get_num_threads()}, cpus: {os.cpu_count()}, load average at start: {os.getloadavg()}", flush=True)
     if args.sweep: sweep(args.quick); return 0
+    if args.layout: layout(args.quick); return 0
     rows = []
     for name in args.datasets.split(','):
         if name not in SETTINGS: sys.exit(f"Unknown dataset {name!r}: use some of {', '.join(SETTINGS)}.")

@@ -104,7 +104,7 @@ def _dls_for(args):
     from dataclasses import replace
     from transfervision.core import get_budget
     from transfervision.data import DATASETS, dataset_dls, folder_dls
-    over = {k: v for k, v in dict(epochs=args.epochs, bs=args.bs).items() if v is not None}
+    over = {k: v for k, v in dict(epochs=args.epochs, epochs_cached=args.epochs, bs=args.bs).items() if v is not None}   # --epochs: the head's, either way
     name = args.source.replace('-', '_')
     if name in DATASETS:
         budget = get_budget(name, name=args.budget, verbose=False, **over)
@@ -151,14 +151,14 @@ def _cmd_train(args) -> int:
     learn = make_learner(dls, arch=args.arch or budget.arch)
     cbs = [] if args.quiet else [EpochLine('head')]
     with learn.no_bar(), learn.no_logging():
-        cached = budget.cache_features and hasattr(train, 'train_head_cached')
-        if cached: train.train_head_cached(learn, budget.epochs, lr=args.lr, cbs=cbs)
-        else: train.train_head(learn, budget.epochs, lr=args.lr, cbs=cbs)
+        epochs = budget.epochs_cached if budget.cache_features else budget.epochs
+        if budget.cache_features: train.train_head_cached(learn, epochs, lr=args.lr, cbs=cbs)
+        else: train.train_head(learn, epochs, lr=args.lr, cbs=cbs)
         preds, targs = learn.get_preds()
     acc = (preds.argmax(1) == targs).float().mean().item()
     export_model(learn, out)
-    print(f"accuracy {acc:.1%} on {len(targs)} validation images after {budget.epochs} epoch(s) of head training"
-          f"{' on cached features' if cached else ''}; model written to {out}")
+    print(f"accuracy {acc:.1%} on {len(targs)} validation images after {epochs} epoch(s) of head training"
+          f"{' on cached features' if budget.cache_features else ''}; model written to {out}")
     return 0
 
 # %% ../nbs/09_cli.ipynb #e30e4647

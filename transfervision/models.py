@@ -12,13 +12,13 @@ from pathlib import Path
 import torch
 from torch import nn
 from fastcore.meta import delegates
-from .core import cache_dir, work_dir, default_device
+from .core import cache_dir, work_dir, default_device, amp_settings
 
 log = logging.getLogger('transfervision')
 
 # %% auto #0
 __all__ = ['log', 'ARCHS', 'HEAD_OPTIONS', 'WeightsUnavailableError', 'TimmArch', 'TorchvisionArch', 'OfflineArch', 'get_arch',
-           'weights_reachable', 'weights_cached', 'resolve_arch', 'arch_stats', 'create_model', 'gpu_speedups',
+           'weights_reachable', 'weights_cached', 'resolve_arch', 'arch_stats', 'create_model', 'device_speedups',
            'make_learner', 'body_params']
 
 # %% ../nbs/04_models.ipynb #1f9ce965
@@ -242,10 +242,15 @@ def _check_norm(dls, name: str):
                           f"{list(mean)}: build them without Normalize and let make_learner add the right one.", stacklevel=3)
 
 # %% ../nbs/04_models.ipynb #10752eb0
-def gpu_speedups(learn, device=None):
-    "On CUDA, train in mixed precision with channels-last memory layout (fastai's callbacks); elsewhere change nothing."
-    device = torch.device(device) if device is not None else default_device()
-    if device.type == 'cuda': learn.to_channelslast()   # adds ChannelsLast and MixedPrecision
+def device_speedups(learn, device=None):
+    "Attach the speed-ups `amp_settings` picks for `device` (default: `default_device()`) as fastai callbacks: mixed precision and channels-last on CUDA, channels-last on a CPU, nothing elsewhere."
+    from fastai.callback.channelslast import ChannelsLast
+    from fastai.callback.fp16 import MixedPrecision
+    s = amp_settings(device)
+    if s['channels_last']:
+        learn.model.to(memory_format=torch.channels_last)   # now: features computed before any fit use the fast layout too
+        if not hasattr(learn, 'channels_last'): learn.add_cb(ChannelsLast())
+    if s['autocast'] and not hasattr(learn, 'mixed_precision'): learn.add_cb(MixedPrecision())
     return learn
 
 # %% ../nbs/04_models.ipynb #f96ffb07
@@ -263,7 +268,7 @@ def make_learner(dls, arch: str = 'auto', pretrained: bool = True, metrics=None,
                            metrics=[error_rate, accuracy] if metrics is None else metrics,
                            path=Path(path) if path is not None else work_dir(), **info.timm_kwargs(pretrained), **kwargs)
     learn.model_config = dict(arch=name, n_out=learn.dls.c, **{k: kwargs[k] for k in HEAD_OPTIONS if k in kwargs})
-    return gpu_speedups(learn)
+    return device_speedups(learn)
 
 # %% ../nbs/04_models.ipynb #a9d45877
 def body_params(learn, bn: bool = False) -> list:

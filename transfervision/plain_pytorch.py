@@ -11,12 +11,12 @@ from pathlib import Path
 import torch
 from torch import nn
 from fastcore.basics import patch
-from .core import default_device, log
+from .core import default_device, log, amp_settings
 from .images import ImageFilesDataset
 from .models import get_arch, resolve_arch
 
 # %% auto #0
-__all__ = ['torch_transforms', 'ClassifierHead', 'build_torch_model', 'to_device', 'amp_settings', 'TorchTrainer']
+__all__ = ['torch_transforms', 'ClassifierHead', 'build_torch_model', 'to_device', 'TorchTrainer']
 
 # %% ../nbs/06_plain_pytorch.ipynb #755eedfc
 def torch_transforms(size: int = 224, train: bool = True, arch: str | None = None, stats: tuple | None = None):
@@ -64,13 +64,6 @@ def to_device(b, device=None, channels_last: bool = False):
         return type(b)(*moved) if hasattr(b, '_fields') else type(b)(moved)   # namedtuples take fields one by one
     return b
 
-# %% ../nbs/06_plain_pytorch.ipynb #c1d0e006
-def amp_settings(device=None, amp: bool = True) -> dict:
-    "The one switch for GPU speed-ups: fp16 autocast, a gradient scaler and channels-last layout on CUDA when `amp`; none elsewhere."
-    device = torch.device(device) if device is not None else default_device()
-    on = bool(amp) and device.type == 'cuda'
-    return dict(autocast=on, dtype=torch.float16 if on else None, grad_scaler=on, channels_last=on)
-
 # %% ../nbs/06_plain_pytorch.ipynb #d9258ab9
 class TorchTrainer:
     "A plain-PyTorch training loop with a scheduler, early stopping on validation loss, checkpoints, resume and (on CUDA) mixed precision."
@@ -92,7 +85,7 @@ class TorchTrainer:
 
     def __repr__(self):
         arch = getattr(self.model, 'model_config', {}).get('arch', type(self.model).__name__)
-        prec = 'fp16 mixed precision, channels-last' if self.amp['autocast'] else 'float32'
+        prec = ('fp16 mixed precision' if self.amp['autocast'] else 'float32') + (', channels-last' if self.amp['channels_last'] else '')
         return f"TorchTrainer({arch} on {self.device}, {prec}, {type(self.opt).__name__} lr={self.lr:g}, scheduler={self.scheduler!r})"
 
     def _to(self, b):

@@ -11,13 +11,15 @@ from pathlib import Path
 import torch
 from torch import nn
 from fastcore.meta import delegates
+from fastcore.foundation import L
+from fastai.callback.core import Callback
 from fastai.learner import Learner
 import fastai.callback.schedule  # noqa: F401 (adds Learner.fit_one_cycle)
 from .core import log
 
 # %% auto #0
-__all__ = ['HEAD_LR', 'CACHED_HEAD_LR', 'train_head', 'pooled_features', 'feature_dls', 'train_head_cached', 'plot_one_cycle',
-           'find_lr', 'train_unfrozen', 'save_stage', 'load_stage', 'best_model_cbs']
+__all__ = ['HEAD_LR', 'CACHED_HEAD_LR', 'train_head', 'pooled_features', 'feature_dls', 'head_learner', 'train_head_cached',
+           'plot_one_cycle', 'find_lr', 'KeepBnStats', 'train_unfrozen', 'save_stage', 'load_stage', 'best_model_cbs']
 
 # %% ../nbs/05_train.ipynb #28c62863
 HEAD_LR = 2e-3
@@ -73,30 +75,41 @@ def feature_dls(learn, views: int = 2, bs: int = 64):
     return DataLoaders(DataLoader(train, bs=min(bs, len(train)), shuffle=True, drop_last=True, num_workers=0),
                        DataLoader(valid, bs=256, num_workers=0), device=dev)
 
+# %% ../nbs/05_train.ipynb #9d852c45
+def head_learner(learn, views: int = 2, bs: int = 64) -> Learner:
+    "A fastai `Learner` on `learn`'s images as pooled body features computed once (`feature_dls`), whose model is `learn`'s head after pooling: training it trains `learn`'s head."
+    learn.freeze()
+    t0 = time.perf_counter()
+    fdls = feature_dls(learn, views=views, bs=bs)
+    # the head's layers after pooling and Flatten: the same modules as in learn.model[1], so training them trains learn's head
+    tail = nn.Sequential(*list(learn.model[1].children())[2:])
+    small = Learner(fdls, tail, loss_func=learn.loss_func, opt_func=learn.opt_func, metrics=learn.metrics,
+                    wd=learn.wd, moms=learn.moms, path=learn.path, model_dir=learn.model_dir)
+    from fastai.callback.progress import ProgressCallback
+    if not any(isinstance(c, ProgressCallback) for c in learn.cbs): small.remove_cb(ProgressCallback)   # learn.no_bar() holds
+    small.logger = learn.logger                                                                        # and learn.no_logging()
+    n, width = fdls.train_ds.tensors[0].shape
+    nv = len(fdls.valid_ds)
+    small.cached_features = dict(views=views, n_train=n, n_valid=nv, width=width, mbytes=(n + nv) * width * 4 / 1e6,
+                                 extract_s=time.perf_counter() - t0)
+    log.info(f"head_learner: {n} training vectors ({views} views) + {nv} validation, {width} floats each "
+             f"({small.cached_features['mbytes']:.1f} MB), body pass {small.cached_features['extract_s']:.1f} s")
+    return small
+
 # %% ../nbs/05_train.ipynb #ec99c695
 CACHED_HEAD_LR = 3e-3
 
 @delegates(Learner.fit_one_cycle, but=['n_epoch', 'lr_max', 'cbs'])
 def train_head_cached(learn, epochs: int, lr: float | None = None, views: int = 2, bs: int = 64, cbs=None, **kwargs):
-    "Like `train_head`, but the frozen body runs once (`feature_dls`) and the head trains on the cached features; the head stays in `learn`."
+    "Like `train_head`, but the frozen body runs once (`head_learner`) and the head trains on the cached features; the head stays in `learn`."
     lr = CACHED_HEAD_LR if lr is None else lr
-    learn.freeze()
-    t0 = time.perf_counter()
-    fdls = feature_dls(learn, views=views, bs=bs)
+    small = head_learner(learn, views=views, bs=bs)
     t1 = time.perf_counter()
-    # the head's layers after pooling and Flatten: the same modules as in learn.model[1], so training them trains learn's head
-    tail = nn.Sequential(*list(learn.model[1].children())[2:])
-    small = Learner(fdls, tail, loss_func=learn.loss_func, opt_func=learn.opt_func, metrics=learn.metrics,
-                    wd=learn.wd, moms=learn.moms, path=learn.path, model_dir=learn.model_dir)
     small.fit_one_cycle(epochs, lr, cbs=cbs, **kwargs)
     for k in ('values', 'losses', 'lrs', 'iters', 'hps', 'metric_names'):   # learn.recorder shows this run, as after train_head
         if hasattr(small.recorder, k): setattr(learn.recorder, k, getattr(small.recorder, k))
-    n, width = fdls.train_ds.tensors[0].shape
-    nv = len(fdls.valid_ds)
-    learn.cached_head = dict(views=views, n_train=n, n_valid=nv, width=width, mbytes=(n + nv) * width * 4 / 1e6,
-                             extract_s=t1 - t0, fit_s=time.perf_counter() - t1)
-    log.info(f"train_head_cached: {n} training vectors ({views} views) + {nv} validation, {width} floats each "
-          f"({learn.cached_head['mbytes']:.1f} MB): body {t1 - t0:.1f} s, head {learn.cached_head['fit_s']:.1f} s")
+    learn.cached_head = dict(small.cached_features, fit_s=time.perf_counter() - t1)
+    log.info(f"train_head_cached: head {learn.cached_head['fit_s']:.1f} s for {epochs} epochs")
     return learn
 
 # %% ../nbs/05_train.ipynb #ae62b7aa
@@ -130,11 +143,20 @@ def find_lr(learn, show: bool = True, num_it: int = 100, **kwargs):
     from fastai.callback.schedule import minimum, steep, valley   # `slide` fails when the finder stops early
     return learn.lr_find(num_it=num_it, show_plot=show, suggest_funcs=(minimum, steep, valley), **kwargs)
 
+# %% ../nbs/05_train.ipynb #0fcd995c
+class KeepBnStats(Callback):
+    "Keep every batch-norm layer in eval mode while training: its weight and bias still train, its running mean and variance stay the pretrained ones."
+    order = 1   # after fastai's TrainEvalCallback has put the model in train mode
+    def before_fit(self): self.bns = [m for m in self.learn.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    def before_batch(self):
+        if self.training:
+            for m in self.bns: m.eval()
+
 # %% ../nbs/05_train.ipynb #d184b28a
-def train_unfrozen(learn, epochs: int, lr_max=slice(1e-6, 1e-4), cbs=None):
-    "Unfreeze the whole model and train `epochs` with `fit_one_cycle`; `lr_max=slice(lo, hi)`: lo for the first group, hi for the last."
+def train_unfrozen(learn, epochs: int, lr_max=slice(1e-6, 1e-4), cbs=None, keep_bn_stats: bool = True):
+    "Unfreeze the whole model and train `epochs` with `fit_one_cycle`; `lr_max=slice(lo, hi)`: lo for the first group, hi for the last; `keep_bn_stats`: with `KeepBnStats`."
     learn.unfreeze()
-    learn.fit_one_cycle(epochs, lr_max, cbs=cbs)
+    learn.fit_one_cycle(epochs, lr_max, cbs=L(cbs) + ([KeepBnStats()] if keep_bn_stats else []))
     return learn
 
 # %% ../nbs/05_train.ipynb #12765c4e
