@@ -5,7 +5,8 @@ Fails, naming the lesson and what to do, when
   since `make outputs` ran (tools/make_outputs.py), so the stored outputs may show something else;
 - a lesson is larger than 1.5 MB (figures too big);
 - an output holds a machine path
-A lesson committed without any outputs is listed (to be made with `make outputs`), not failed. (`/root/`, `/home/`, `/work/`, `/tmp/`, `/Users/`).
+  (`/root/`, `/home/`, `/work/`, `/tmp/`, `/Users/`);
+- a lesson is committed without any outputs.
 """
 import re, sys, json
 from pathlib import Path
@@ -22,8 +23,7 @@ def problems(path: Path) -> list[str]:
         out.append(f"{path.stat().st_size / 2**20:.2f} MB, over 1.5 MB: make its figures smaller")
     stale, code_cells = [], [c for c in nb['cells'] if c['cell_type'] == 'code']
     if not any(c.get('outputs') for c in code_cells):
-        print(f"lessons/{path.name}: no outputs committed yet (run `make outputs`)")
-        return out
+        return out + ["committed without outputs: run `make outputs` (tools/make_outputs.py) and commit the lesson"]
     for i, c in enumerate(nb['cells']):
         if c['cell_type'] != 'code': continue
         src = ''.join(c['source'])
