@@ -75,7 +75,7 @@ def feature_dls(learn, views: int = 2, bs: int = 64):
     return DataLoaders(DataLoader(train, bs=min(bs, len(train)), shuffle=True, drop_last=True, num_workers=0),
                        DataLoader(valid, bs=256, num_workers=0), device=dev)
 
-# %% ../nbs/05_train.ipynb #ac14c313
+# %% ../nbs/05_train.ipynb #199516cb
 def head_learner(learn, views: int = 2, bs: int = 64) -> Learner:
     "A fastai `Learner` on `learn`'s images as pooled body features computed once (`feature_dls`), whose model is `learn`'s head after pooling: training it trains `learn`'s head."
     learn.freeze()
@@ -143,7 +143,7 @@ def find_lr(learn, show: bool = True, num_it: int = 100, **kwargs):
     from fastai.callback.schedule import minimum, steep, valley   # `slide` fails when the finder stops early
     return learn.lr_find(num_it=num_it, show_plot=show, suggest_funcs=(minimum, steep, valley), **kwargs)
 
-# %% ../nbs/05_train.ipynb #0ee35b8d
+# %% ../nbs/05_train.ipynb #5f55627c
 class KeepBnStats(Callback):
     "Keep every batch-norm layer in eval mode while training: its weight and bias still train, its running mean and variance stay the pretrained ones."
     order = 1   # after fastai's TrainEvalCallback has put the model in train mode
