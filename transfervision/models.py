@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from fastcore.meta import delegates
-from .core import cache_dir, work_dir, default_device, amp_settings
+from .core import cache_dir, work_dir, amp_settings
 
 log = logging.getLogger('transfervision')
 
