@@ -146,11 +146,10 @@ def find_lr(learn, show: bool = True, num_it: int = 100, **kwargs):
 # %% ../nbs/05_train.ipynb #5f55627c
 class KeepBnStats(Callback):
     "Keep every batch-norm layer in eval mode while training: its weight and bias still train, its running mean and variance stay the pretrained ones."
-    order = 1   # after fastai's TrainEvalCallback has put the model in train mode
-    def before_fit(self): self.bns = [m for m in self.learn.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    def before_batch(self):
-        if self.training:
-            for m in self.bns: m.eval()
+    order = 1   # after fastai's TrainEvalCallback has put the model in train mode, at the start of each training epoch
+    def before_train(self):
+        for m in self.learn.model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm): m.eval()
 
 # %% ../nbs/05_train.ipynb #d184b28a
 def train_unfrozen(learn, epochs: int, lr_max=slice(1e-6, 1e-4), cbs=None, keep_bn_stats: bool = True):
