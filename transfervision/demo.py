@@ -12,8 +12,8 @@ from PIL import Image
 from .inference import load_model
 
 # %% auto #0
-__all__ = ['MAX_PIXELS', 'MAX_BYTES', 'BadImage', 'upload_path', 'check_image', 'classify', 'example_images', 'make_demo',
-           'launch_demo', 'write_space']
+__all__ = ['MAX_PIXELS', 'MAX_BYTES', 'SPACE_GRADIO', 'BadImage', 'upload_path', 'check_image', 'classify', 'example_images',
+           'make_demo', 'launch_demo', 'space_requirements', 'space_sdk_version', 'space_readme', 'write_space']
 
 # %% ../nbs/10_demo.ipynb #4806f124
 class BadImage(ValueError):
@@ -152,8 +152,28 @@ if __name__ == '__main__':
 
 _REQUIREMENTS = '''# CPU wheels of PyTorch: a Space without a GPU does not need the CUDA ones (several GB).
 --extra-index-url https://download.pytorch.org/whl/cpu
-transfervision[demo] @ git+https://github.com/transfervision/transfervision
+transfervision[demo]=={version}
 '''
+
+# The Gradio the Space runs when the one installed here is not a 6.x (the `[demo]` extra's range): the version
+# constraints.txt pins, which CI tests. tools/check_version.py checks the two agree.
+SPACE_GRADIO = '6.31.0'
+
+def space_requirements(version: str | None = None) -> str:
+    "The Space's requirements.txt: CPU PyTorch wheels and this release of transfervision with its `[demo]` extra."
+    from transfervision import __version__
+    return _REQUIREMENTS.format(version=version or __version__)
+
+def space_sdk_version() -> str:
+    "The Gradio the Space is told to run (`sdk_version`): the installed one if it is a 6.x, else `SPACE_GRADIO`."
+    from importlib.metadata import version, PackageNotFoundError
+    try: v = version('gradio')
+    except PackageNotFoundError: return SPACE_GRADIO
+    return v if v.split('.')[0] == '6' else SPACE_GRADIO
+
+def space_readme(title: str, classes, gradio_version: str | None = None) -> str:
+    "The Space's README.md, whose header tells the Hub to run `app.py` with Gradio `gradio_version` (default `space_sdk_version()`)."
+    return _README.format(title=title, gradio_version=gradio_version or space_sdk_version(), classes=classes)
 
 _README = '''---
 title: {title}
@@ -183,9 +203,7 @@ def write_space(model_dir, dest=None, examples=None, title: str | None = None, n
         for f in example_images(examples, n=n_examples): shutil.copy(f, dest/'examples'/Path(f).name)
     classes = ', '.join(meta['vocab'][:10]) + (', ...' if len(meta['vocab']) > 10 else '')
     title = title or f"Classifier: {classes}"[:60]
-    try: from importlib.metadata import version; gr_version = version('gradio')   # the Gradio this app was tried with
-    except Exception: gr_version = '5.0.0'
     (dest/'app.py').write_text(_APP.format(title=title))
-    (dest/'requirements.txt').write_text(_REQUIREMENTS)
-    (dest/'README.md').write_text(_README.format(title=title, gradio_version=gr_version, classes=classes))
+    (dest/'requirements.txt').write_text(space_requirements())
+    (dest/'README.md').write_text(space_readme(title, classes))
     return dest
