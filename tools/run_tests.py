@@ -3,7 +3,9 @@
 1. `nbdev-export` leaves `transfervision/` unchanged (the package is in sync with the notebooks);
 2. `nbdev-clean` leaves every notebook unchanged (committed notebooks are clean);
 3. README.md is what `nbs/index.ipynb` renders to;
-4. pyproject.toml's requirements accept the torch Colab ships (tools/check_requirements.py);
+4. pyproject.toml's requirements accept the torch Colab ships (tools/check_requirements.py); one version
+   everywhere (tools/check_version.py); the built wheel installs next to another torch, keeps it and has
+   what the lessons import (tools/check_wheel.py); the docs site's config and sidebar (tools/check_docs.py);
 5. the exported package as a package: `ruff check --select F transfervision/` (undefined names,
    unused imports) and every module imported in a fresh interpreter (tools/check_package.py);
 6. `actionlint` passes on `.github/workflows/*`;
@@ -120,6 +122,10 @@ def main():
                   nbglobs, 'run nbdev-clean (make export) and commit the notebooks')
     check_cmd('README.md rendered from nbs/index.ipynb', [str(BIN/'python'), 'tools/readme.py', '--check'])
     check_cmd('requirements accept Colab torch (tools/check_requirements.py)', [str(BIN/'python'), 'tools/check_requirements.py'])
+    check_cmd('one version everywhere (tools/check_version.py)', [str(BIN/'python'), 'tools/check_version.py'])
+    check_cmd('wheel installs beside another torch, keeps it, has what lessons import (tools/check_wheel.py)',
+              [str(BIN/'python'), 'tools/check_wheel.py'], timeout=900)
+    check_cmd('docs config and sidebar with the lessons (tools/check_docs.py)', [str(BIN/'python'), 'tools/check_docs.py'])
     # pyflakes rules on the exported package; its [tool.ruff] config in pyproject.toml excludes _modidx.py.
     check_cmd('ruff check --select F transfervision/', [str(BIN/'ruff'), 'check', '--select', 'F', '--no-cache', 'transfervision/'])
     check_cmd('every transfervision module imports in a fresh interpreter (tools/check_package.py)',
