@@ -29,7 +29,7 @@ help:
 	@echo "For maintainers:"
 	@echo "make install   create $(VENV) and install the project with its dev tools"
 	@echo "make lesson    execute lessons/$(LESSON).ipynb headless into _runs/ (LESSON=03_doraemon_walle picks another)"
-	@echo "make export    nbdev-export + nbdev-clean + README.md from nbs/index.ipynb"
+	@echo "make export    nbdev-export + nbdev-clean + README.md from nbs/index.ipynb + the docs sidebar"
 	@echo "make bench     the inference benchmark (bench/)"
 	@echo "make scale-test  tools/scale_test.py (CI runs it after make test)"
 	@echo "make outputs   tools/make_outputs.py"
@@ -73,6 +73,7 @@ export: $(STAMP)
 	$(BIN)/nbdev-clean
 	$(BIN)/nbdev-clean --fname lessons
 	$(BIN)/python tools/readme.py
+	$(BIN)/python tools/check_docs.py --write
 
 readme: $(STAMP)
 	$(BIN)/python tools/readme.py
