@@ -174,7 +174,8 @@ DATASETS = {d.name: d for d in [
         layout='doraemon-walle/imgs/{train,valid}/<class>/*.jpg, doraemon-walle/imgs/test/<class>.<n>.jpg',
         markers=('imgs/train', 'imgs/valid'), items=doraemon_items, label=parent_label, valid=folder_valid,
         test_files=doraemon_test_files,
-        url='https://github.com/wshuyi/demo-image-classification-fastai/archive/refs/heads/master.zip',
+        # A commit's archive, not a branch's: its content never changes (sha256: see data/doraemon_walle.md).
+        url='https://github.com/wshuyi/demo-image-classification-fastai/archive/05086cef92bc7f5ff48d636d3c6643e6fda8803b.zip',
         budgets={'full': dict(epochs=1, epochs_unfrozen=3), 'cpu': dict(per_class=None, epochs_unfrozen=2),
                  'test': dict(per_class=None)}),
     DatasetInfo('stanford_cars', 'Stanford Cars', 196, 'stanford-cars',

@@ -1,4 +1,4 @@
-"""Getting datasets onto the machine: HTTP downloads that resume and verify, fastai's `untar_data`, public Kaggle datasets through `kagglehub`, and archive extraction that refuses to write outside its folder.
+"""Getting datasets onto the machine: HTTP downloads through fastdownload that are verified before they get their name, fastai's `untar_data`, public Kaggle datasets through `kagglehub`, and archive extraction that refuses to write outside its folder.
 
 Docs: https://transfervision.github.io/transfervision/download.html.md"""
 
@@ -50,78 +50,54 @@ def archive_problem(fn) -> str | None:
     except _DAMAGED as e: return f"it is damaged or truncated ({type(e).__name__}: {_one_line(e)})"
 
 # %% ../nbs/02_download.ipynb #fetchcell
-def _content_range(v) -> tuple[int, int | None] | None:
-    "(start, total) from a `Content-Range: bytes a-b/total` header (total None for '*'), else None."
-    m = re.fullmatch(r'bytes (\d+)-\d+/(\d+|\*)', (v or '').strip())
-    return (int(m.group(1)), None if m.group(2) == '*' else int(m.group(2))) if m else None
-
-def _fetch(url, part: Path, timeout) -> tuple[str, int | None]:
-    """Ask for the rest of `url` (a `Range` request when `part` has bytes) and write it to `part`.
-    Returns (how, total): how is 'fresh' (written from byte 0), 'resumed' (appended after a 206 that starts
-    where `part` ends), 'restart' (a 206 starting elsewhere: nothing written) or 'unsatisfiable' (416: the
-    server says `part` already has everything); total is the whole file's size when the server said it."""
-    have = part.stat().st_size if part.exists() else 0
-    req = urllib.request.Request(url, headers={'User-Agent': 'transfervision'})
-    if have: req.add_header('Range', f'bytes={have}-')
-    try: r = urllib.request.urlopen(req, timeout=timeout)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and have:
-            m = re.fullmatch(r'bytes \*/(\d+)', (e.headers.get('Content-Range') or '').strip())
-            return 'unsatisfiable', int(m.group(1)) if m else None
-        raise DownloadError(f"Download of {url} failed: {_host(url)} answered HTTP {e.code} {e.reason}. Check the URL.") from None
-    with r:
-        n = r.headers.get('Content-Length')
-        n = int(n) if n is not None and n.isdigit() else None
-        if r.status == 206:
-            cr = _content_range(r.headers.get('Content-Range'))
-            if cr is None or cr[0] != have: return 'restart', None
-            start, total = have, cr[1] if cr[1] is not None else (have + n if n is not None else None)
-        else: start, total = 0, n   # a 200 is the whole file, even when we asked for a range: start again
-        with open(part, 'ab' if start else 'wb') as f:
-            while b := r.read(1 << 20): f.write(b)
-    return ('resumed' if start else 'fresh'), total
+def _transfer(url, dest: Path, timeout, progress: bool = True) -> Path:
+    "Fetch `url` to `dest` with fastdownload (bytes in `<dest>.part` until all have arrived); a leftover `.part` is removed on failure."
+    from fastdownload import download_url as fd_download_url
+    part = dest.with_name(dest.name + '.part')
+    try: return Path(fd_download_url(url, dest, timeout=timeout, show_progress=progress))
+    except NameError as e:   # fastcore 2.2's urlretrieve raises ContentTooShortError without importing it
+        part.unlink(missing_ok=True)
+        if 'ContentTooShortError' not in str(e): raise
+        raise urllib.error.ContentTooShortError("the connection closed before all the announced bytes arrived", None) from None
+    except BaseException:
+        part.unlink(missing_ok=True); raise
 
 # %% ../nbs/02_download.ipynb #dlcell
 def download_url(url: str, dest, sha256: str | None = None, size: int | None = None, retries: int = 3,
-                 timeout: float = 60, check_archive: bool | None = None) -> Path:
-    """Download `url` to `dest` over plain HTTP, resuming a partial download where the server allows it.
-    The bytes go to `<dest>.part` and are renamed to `dest` only once they pass every check we have: the size
-    the server announced and `size`, `sha256`, and (`check_archive`; by default when there is no `sha256` and
-    the name ends like an archive) a full read-through of the zip or tar. An existing `dest` that fails the
-    same checks is moved aside to `<dest>.broken` and downloaded again."""
+                 timeout: float = 60, check_archive: bool | None = None, progress: bool = True) -> Path:
+    """Download `url` to `dest` with fastdownload. The bytes arrive under `<dest>.unverified` and are renamed to
+    `dest` only once they pass every check we have: `size`, `sha256`, and (`check_archive`; by default when there
+    is no `sha256` and the name ends like an archive) a full read-through of the zip or tar. A transfer that fails
+    or is cut short is tried again from zero, `retries` times; wrong bytes with a known size or checksum fail at
+    once. Nothing is kept from a failed download. An existing `dest` that fails the same checks is moved aside to
+    `<dest>.broken` and downloaded again."""
     dest = Path(dest)
     if check_archive is None: check_archive = sha256 is None and dest.name.lower().endswith(ARCHIVE_SUFFIXES)
-    def problem(fn, total=None):
+    def problem(fn):
         got = fn.stat().st_size
-        for want in (size, total):
-            if want is not None and got != want: return f"it has {got:,} bytes instead of {want:,}"
+        if size is not None and got != size: return f"it has {got:,} bytes instead of {size:,}"
         if sha256 is not None and (actual := file_sha256(fn)) != sha256: return f"its sha256 is {actual}, not the expected {sha256}"
         return archive_problem(fn) if check_archive else None
     if dest.exists():
         if (why := problem(dest)) is None: return dest
         log.info(f"{dest} cannot be used ({why}); moved it to {_move_aside(dest).name} and downloading it again.")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + '.part')
-    err, total = None, None
+    tmp, err = dest.with_name(dest.name + '.unverified'), None
     for attempt in range(retries + 1):
-        try: how, total = _fetch(url, part, timeout)
+        try: _transfer(url, tmp, timeout, progress)
+        except urllib.error.HTTPError as e:
+            raise DownloadError(f"Download of {url} failed: {_host(url)} answered HTTP {e.code} "
+                                f"{http.client.responses.get(e.code, '')}. Check the URL.") from None
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
-            err = f"no answer from {_host(url)}: {_one_line(getattr(e, 'reason', e))}"; continue
-        if how == 'restart':
-            part.unlink(); err = "the server sent a range that does not continue the partial file"; continue
-        got = part.stat().st_size
-        if how != 'unsatisfiable' and total is not None and got < total:
-            err = f"the connection closed after {got:,} of {total:,} bytes"; continue   # resumed by the next attempt
-        if (why := problem(part, total)) is None: part.replace(dest); return dest
-        part.unlink()   # our own temporary file: bytes that fail the checks are of no use to anyone
-        if how == 'fresh' and total is not None:  # the server sent the whole announced file, and it is wrong
+            why = getattr(e, 'reason', e)
+            err = f"no answer from {_host(url)}: {_one_line(why)}" if isinstance(why, OSError) else _one_line(why); continue
+        why = problem(tmp)
+        if why is None: tmp.replace(dest); return dest
+        tmp.unlink()   # our own temporary file: bytes that fail the checks are of no use to anyone
+        if sha256 is not None or size is not None:   # the same URL would send the same wrong bytes
             raise DownloadError(f"The download of {url} is not usable: {why}. It was discarded; check the URL"
                                 f"{' and the expected checksum' if sha256 else ''}, then try again.")
-        err = f"the downloaded file was not usable ({why})"   # a stale or cut partial file: start again from zero
-    if part.exists() and total is not None:
-        raise DownloadError(f"Download of {url} stopped after {part.stat().st_size:,} of {total:,} bytes ({err}). "
-                            f"Run the same call again to resume from {part}.")
-    part.unlink(missing_ok=True)
+        err = f"the downloaded file was not usable ({why})"   # cut short with no size announced: try again
     raise DownloadError(f"Download of {url} failed after {retries + 1} attempts ({err}); nothing was kept. "
                         f"Check your connection to {_host(url)}, then run the same call again.")
 
@@ -239,17 +215,21 @@ competition dataset, or one whose rules must be accepted first, needs your Kaggl
 Or skip the download: set TRANSFERVISION_DATA to a folder that already holds the dataset."""
 
 def kaggle_credentials() -> str | None:
-    "Where Kaggle credentials were found (a short description), or None."
-    env, home = os.environ, Path.home()
-    if env.get('KAGGLE_KERNEL_RUN_TYPE'): return 'running inside a Kaggle notebook'
-    if env.get('KAGGLE_API_TOKEN'): return 'KAGGLE_API_TOKEN'
-    if env.get('KAGGLE_USERNAME') and env.get('KAGGLE_KEY'): return 'KAGGLE_USERNAME and KAGGLE_KEY'
-    dirs = [Path(env['KAGGLE_CONFIG_DIR'])] if env.get('KAGGLE_CONFIG_DIR') else []
-    dirs += [home/'.kaggle', Path(env.get('XDG_CONFIG_HOME') or home/'.config')/'kaggle']
-    for d in dirs:
-        for f in ('access_token', 'access_token.txt', 'kaggle.json'):
-            if (d/f).is_file() and (d/f).stat().st_size: return str(d/f)
-    return None
+    """Where kagglehub finds Kaggle credentials (a short description), or None: kagglehub's own lookup
+    (`kagglehub.config.get_kaggle_credentials`: an API token, KAGGLE_USERNAME/KAGGLE_KEY, kaggle.json, Colab Secrets)."""
+    from kagglehub.config import get_kaggle_credentials, _get_kaggle_credentials_file
+    from kagglesdk.kaggle_env import get_access_token_from_env
+    try: creds = get_kaggle_credentials()
+    except ValueError as e:   # kagglehub found a kaggle.json it cannot read
+        raise KaggleCredentialsError(f"{_one_line(e)}: fix it (it holds {{\"username\": ..., \"key\": ...}}) or remove it.") from None
+    if creds is None: return None
+    if creds.api_key:
+        where = get_access_token_from_env()[1]
+        return {'access_token': '~/.kaggle/access_token'}.get(where, where or 'a Kaggle API token')
+    if os.environ.get('KAGGLE_USERNAME') and os.environ.get('KAGGLE_KEY'): return 'KAGGLE_USERNAME and KAGGLE_KEY'
+    f = _get_kaggle_credentials_file()
+    return f if os.path.exists(f) else 'Colab Secrets'
+
 
 # %% ../nbs/02_download.ipynb #kagglecell
 def _kaggle_error(slug: str, e: Exception) -> Exception:
