@@ -21,7 +21,7 @@ from .download import download_dataset
 __all__ = ['DATASETS', 'pet_label', 'cars_class_names', 'cars_label', 'random_valid', 'folder_valid', 'pets_items', 'rps_items',
            'doraemon_items', 'doraemon_test_files', 'cars_items', 'cars_test_files', 'cars_class_ids',
            'fix_cars_layout', 'DatasetInfo', 'DatasetNotFoundError', 'dataset_info', 'get_dataset', 'sample_per_class',
-           'make_dls', 'dataset_dls', 'split_leaks', 'stratified_valid', 'split_notes', 'folder_dls']
+           'make_dls', 'dataset_dls', 'split_leaks', 'stratified_valid', 'split_notes', 'FolderLabels', 'folder_dls']
 
 # %% ../nbs/03_data.ipynb #fe13a7cf
 def pet_label(path) -> str:
@@ -296,17 +296,22 @@ def split_notes(train_labels, valid_labels, imbalance: float = 10., min_valid: i
     return notes
 
 # %% ../nbs/03_data.ipynb #a1e5ef94
+class FolderLabels:
+    "Image path -> class name, as `labelled_images` found it (a plain callable: fastai's `get_y`, and picklable for DataLoader workers)."
+    def __init__(self, files, labels): self.labels = dict(zip(map(Path, files), labels))
+    def __call__(self, path): return self.labels[Path(path)]
+
 def folder_dls(path, budget: Budget, valid_pct: float = 0.2, seed: int = 42, per_class: int | None = None):
     "DataLoaders for a folder of class folders (the folder rules of `labelled_images`): unusable images left out (`dls.skipped`), a stratified seeded `valid_pct` validation set, all images unless `per_class`, warnings in `dls.notes`."
     path = Path(path)
     files, labels = labelled_images(path)
-    label_of = dict(zip(files, labels))
+    label_of = FolderLabels(files, labels)
     items, skipped = usable_images(files) if files else ([], None)
     if not items: raise FileNotFoundError(f"No usable images under {path}: put them in one subfolder per class, e.g. {path}/cats/1.jpg.")
-    valid = stratified_valid(items, [label_of[p] for p in items], seed, valid_pct)
+    valid = stratified_valid(items, [label_of(p) for p in items], seed, valid_pct)
     # Budgets thin out the course datasets only: your own images are all used unless you ask otherwise.
-    dls = make_dls(items, valid, label_of.__getitem__, replace(budget, per_class=per_class), seed)
+    dls = make_dls(items, valid, label_of, replace(budget, per_class=per_class), seed)
     dls.skipped = skipped   # a check_images report: quarantine(dls.skipped) moves these files aside
-    dls.notes = split_notes([label_of[p] for p in dls.train_ds.items], [label_of[p] for p in dls.valid_ds.items])
+    dls.notes = split_notes([label_of(p) for p in dls.train_ds.items], [label_of(p) for p in dls.valid_ds.items])
     for n in dls.notes: warnings.warn(n, stacklevel=2)
     return dls
