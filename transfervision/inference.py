@@ -6,7 +6,7 @@ Docs: https://transfervision.github.io/transfervision/inference.html.md"""
 
 # %% ../nbs/08_inference.ipynb #43dff8fc
 from __future__ import annotations
-import json, math, os, warnings
+import json, math, warnings
 from functools import partial
 from pathlib import Path
 import numpy as np
