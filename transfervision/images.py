@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from fastai.vision.core import PILImage
-from .core import local_data_dir, file_sha256, log
+from .core import local_data_dir, file_sha256, log, atomic_write
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'SKIPPED_NAMES', 'SPLIT_NAMES', 'MAX_PIXELS', 'ODD_MODES', 'image_files', 'FolderLayoutError',
@@ -332,6 +332,6 @@ def uploaded_files(value, dest) -> list[Path]:
     paths = []
     for name, content in files:
         p = dest/(Path(str(name)).name or 'upload')   # the bare file name: an upload cannot write outside `dest`
-        p.write_bytes(bytes(content))
+        with atomic_write(p, 'wb') as f: f.write(bytes(content))   # whole, or not at all
         paths.append(p)
     return paths
