@@ -14,8 +14,8 @@ from .core import log
 warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
 
 # %% auto #0
-__all__ = ['CLIError', 'positive_int', 'positive_float', 'writable_folder', 'training_folder_classes', 'EpochLine', 'make_parser',
-           'main']
+__all__ = ['PREDICTIONS_HEADER', 'FOLDER_RULES', 'CLIError', 'positive_int', 'positive_float', 'writable_folder', 'output_folder',
+           'training_folder_classes', 'EpochLine', 'make_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #ba808725
 class CLIError(Exception):
@@ -50,6 +50,46 @@ def writable_folder(path) -> Path:
     except OSError as e: raise CLIError(f"cannot write into {p} ({e.strerror}): choose another --out folder") from None
     return p
 
+# %% ../nbs/09_cli.ipynb #bcd147a5
+import os, contextlib, signal, threading
+
+def _interrupt(signum, frame): raise KeyboardInterrupt   # `kill` stops a run the way Ctrl+C does: cleaned up
+
+@contextlib.contextmanager
+def output_folder(path):
+    "`path` claimed for one run: checked and created, locked against a second run, and removed again if it was created and the run fails leaving it empty."
+    p = Path(path).expanduser()
+    made = [q for q in (p, *p.parents) if not q.exists()]   # the folders this run creates, deepest first
+    ok, fd, held = False, None, False
+    try:
+        p = writable_folder(p)
+        lock = p/'.transfervision.lock'
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try: import fcntl
+        except ImportError: fcntl = None                    # Windows: no lock
+        if fcntl is not None:
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                other = os.read(fd, 32).decode(errors='replace').strip()
+                raise CLIError(f"another transfervision run{f' (process {other})' if other else ''} is writing to {p}: "
+                               "wait for it to finish, or choose another --out") from None
+        held = True
+        os.ftruncate(fd, 0); os.write(fd, str(os.getpid()).encode())
+        old = signal.signal(signal.SIGTERM, _interrupt) if threading.current_thread() is threading.main_thread() else None
+        try: yield p
+        finally:
+            if old is not None: signal.signal(signal.SIGTERM, old)
+        ok = True
+    finally:
+        if fd is not None:
+            if held:
+                with contextlib.suppress(OSError): os.unlink(p/'.transfervision.lock')
+            os.close(fd)
+        if not ok:
+            for q in made:
+                with contextlib.suppress(OSError):
+                    if q.is_dir() and not any(q.iterdir()): q.rmdir()
+
 # %% ../nbs/09_cli.ipynb #7817a780
 def _cmd_datasets(args) -> int:
     from transfervision.data import DATASETS, get_dataset
@@ -69,14 +109,16 @@ def _cmd_env(args) -> int:
 
 # %% ../nbs/09_cli.ipynb #d07cd035
 def training_folder_classes(path) -> dict[str, int]:
-    "Class name -> number of image files, for a folder of class subfolders; a clear error when it cannot be trained on."
-    from transfervision.images import image_files
+    "Class name -> number of image files, for a folder of class folders (the folder rules); a clear error when it cannot be trained on."
+    from transfervision.images import labelled_images
     path = Path(path)
     if not path.is_dir(): raise CLIError(f"{path} is not a folder")
-    counts = {}
-    for f in image_files(path):
-        counts[f.parent.name] = counts.get(f.parent.name, 0) + 1
-    counts = {k: counts[k] for k in sorted(counts)}
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter('always')
+        try: _, labels = labelled_images(path)
+        except ValueError as e: raise CLIError(str(e)) from None   # a layout that could mean two things
+    for w in said: print(f"transfervision: warning: {w.message}", file=sys.stderr)
+    counts = {k: labels.count(k) for k in sorted(set(labels))}
     if not counts: raise CLIError(f"no images in {path}: put them in one subfolder per class, e.g. {path}/cats/1.jpg")
     if len(counts) < 2:
         raise CLIError(f"{path} has only one class ({next(iter(counts))}); a classifier needs at least two subfolders of images")
@@ -112,7 +154,7 @@ def _dls_for(args):
         return (lambda b: dataset_dls(name, b, seed=args.seed)), budget, name
     if Path(args.source).is_dir():
         training_folder_classes(args.source)
-        budget = get_budget(None, name=args.budget, verbose=False, **over)
+        budget = replace(get_budget(None, name=args.budget, verbose=False, **over), per_class=args.per_class)   # a folder is used whole
         return (lambda b: folder_dls(args.source, b, seed=args.seed, per_class=args.per_class)), budget, Path(args.source).name
     raise CLIError(f"{args.source!r} is neither a course dataset ({', '.join(DATASETS)}) nor a folder of class subfolders")
 
@@ -146,9 +188,10 @@ def _cmd_train(args) -> int:
     if skipped is not None and len(skipped):
         print(f"transfervision: skipped {len(skipped)} unusable image(s): "
               + '; '.join(f"{Path(p).name} ({why})" for p, why in zip(skipped.path, skipped.problem)), file=sys.stderr)
+    for note in getattr(dls, 'notes', []): print(f"transfervision: warning: {note}", file=sys.stderr)
     say(f"Training on {name}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation images, "
         f"{len(dls.vocab)} classes; {budget}")
-    learn = make_learner(dls, arch=args.arch or budget.arch)
+    learn = make_learner(dls, arch=args.arch or budget.arch, path=getattr(args, 'work', None))   # scratch files: not in the working directory
     cbs = [] if args.quiet else [EpochLine('head')]
     with learn.no_bar(), learn.no_logging():
         epochs = budget.epochs_cached if budget.cache_features else budget.epochs
@@ -161,10 +204,26 @@ def _cmd_train(args) -> int:
           f"{' on cached features' if budget.cache_features else ''}; model written to {out}")
     return 0
 
+# %% ../nbs/09_cli.ipynb #5585c198
+def _cmd_train_in_out(args) -> int:
+    "`train` with `--out` claimed by `output_folder`, and its scratch files in a hidden folder inside it, removed at the end."
+    with output_folder(args.out) as out, tempfile.TemporaryDirectory(prefix='.transfervision-work-', dir=out) as work:
+        args.out, args.work = str(out), work
+        return _cmd_train(args)
+
 # %% ../nbs/09_cli.ipynb #e30e4647
+PREDICTIONS_HEADER = 'file,label,probability,topk'   # the first line of our CSV: how we know a file is ours
+
 def _cmd_predict(args) -> int:
+    from transfervision.core import atomic_write, check_output_file, OutputFileError
+    from transfervision.images import image_files
     from transfervision.inference import load_model
-    if args.csv and Path(args.csv).is_dir(): raise CLIError(f"--csv {args.csv} is a folder: give a file name, e.g. {Path(args.csv)/'predictions.csv'}")
+    csv = None
+    if args.csv:   # checked before any work: never an input, a model file, or a file we did not write
+        folder = Path(args.model) if Path(args.model).is_dir() else Path(args.model).parent
+        protect = [*image_files(args.images), folder/'model.json', folder/'model.safetensors']
+        try: csv = check_output_file(args.csv, ours=PREDICTIONS_HEADER, protect=protect, force=args.force, what='--csv')
+        except OutputFileError as e: raise CLIError(str(e)) from None
     pred = load_model(args.model)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -174,10 +233,16 @@ def _cmd_predict(args) -> int:
               + '; '.join(f"{Path(f).name} ({why})" for f, why in pred.skipped), file=sys.stderr)
     if not len(df): raise CLIError("none of the given images could be read")
     out = df.assign(topk=[' '.join(f'{l}:{p:.3f}' for l, p in t) for t in df.topk])
-    if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        out.to_csv(args.csv, index=False)
-        print(f"wrote {len(out)} predictions to {args.csv}")
+    if csv:
+        made = [q for q in csv.parents if not q.exists()]
+        try:
+            csv.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(csv, newline='') as f: out.to_csv(f, index=False)   # the whole file, or no change
+        except OSError as e:
+            for q in made:
+                with contextlib.suppress(OSError): q.rmdir()
+            raise RuntimeError(f"could not write {csv} ({e.strerror or e}); nothing was changed: free some space or choose another --csv") from None
+        print(f"wrote {len(out)} predictions to {csv}")
     else:
         import pandas as pd
         with pd.option_context('display.max_rows', None, 'display.width', 200, 'display.max_colwidth', None):
@@ -194,6 +259,16 @@ def _cmd_demo(args) -> int:
     except ImportError as e: raise RuntimeError(str(e)) from None   # Gradio missing: says which pip command
     return 0
 
+# %% ../nbs/09_cli.ipynb #4015abdc
+FOLDER_RULES = """folder rules (for a folder of your own images):
+  a class is a direct sub-folder:          photos/cats/, photos/dogs/
+  deeper sub-folders belong to it:         photos/cats/2019/img.jpg is a cat
+  hidden files and folders are skipped:    .thumbs/, ._img.jpg, .DS_Store, __MACOSX/
+  symbolic links are followed, each folder once (loops are skipped with a warning)
+  images lying directly in the folder belong to no class and are left out, with a warning
+  a layout that could mean two things (train/ and valid/ folders, no class folders) is refused
+  every class needs at least 2 images; about 20% of each class is kept for validation"""
+
 # %% ../nbs/09_cli.ipynb #1adf4eb4
 def make_parser() -> argparse.ArgumentParser:
     "The `transfervision` argument parser with its subcommands."
@@ -203,10 +278,11 @@ def make_parser() -> argparse.ArgumentParser:
     sub.required = True
     s = sub.add_parser('datasets', help='list the course datasets and whether a local copy exists')
     s.set_defaults(func=_cmd_datasets)
-    s = sub.add_parser('train', help="train a classifier's head and export it")
+    s = sub.add_parser('train', help="train a classifier's head and export it", epilog=FOLDER_RULES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument('source', help='a course dataset name (pets, rock_paper_scissors, doraemon_walle, stanford_cars) '
-                                  'or a folder with one subfolder of images per class')
-    s.add_argument('--out', required=True, help='folder to write the exported model to (created if missing)')
+                                  'or a folder with one subfolder of images per class (see the folder rules below)')
+    s.add_argument('--out', required=True, help='folder to write the exported model to (created if missing; one run at a time)')
     s.add_argument('--arch', default=None, help="architecture: auto, efficientnet_lite0, resnet34, ... (default: the budget's)")
     s.add_argument('--budget', choices=['full', 'cpu', 'test'], default=None, help='preset sizes (default: picked for this machine)')
     s.add_argument('--epochs', type=positive_int, default=None, help="epochs of head training (default: the budget's)")
@@ -216,11 +292,14 @@ def make_parser() -> argparse.ArgumentParser:
                    help="images per class to train on (default: all of a folder's; the budget's for a course dataset)")
     s.add_argument('--seed', type=int, default=42, help='random seed (default 42)')
     s.add_argument('--quiet', action='store_true', help='print only the result line')
-    s.set_defaults(func=_cmd_train)
+    s.set_defaults(func=_cmd_train_in_out)
     s = sub.add_parser('predict', help='predict the class of images with an exported model')
     s.add_argument('model', help='folder written by `transfervision train` (or export_model)')
     s.add_argument('images', nargs='+', help='image files and/or folders (searched recursively)')
-    s.add_argument('--csv', default=None, help='write the predictions to this CSV file instead of printing them')
+    s.add_argument('--csv', default=None, help='write the predictions to this CSV file instead of printing them (written whole '
+                                               'or not at all; an existing file is replaced only if an earlier predict wrote it)')
+    s.add_argument('--force', action='store_true', help='let --csv replace an existing file that predict did not write '
+                                                        '(never an input image or a model file)')
     s.add_argument('--bs', type=positive_int, default=64, help='batch size (default 64)')
     s.add_argument('--topk', type=positive_int, default=3, help='how many best classes to list per image (default 3)')
     s.set_defaults(func=_cmd_predict)

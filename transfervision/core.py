@@ -13,7 +13,8 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['log', 'BUDGETS', 'Budget', 'default_device', 'has_gpu', 'pick_budget_name', 'env_overrides', 'get_budget',
            'amp_settings', 'local_data_dir', 'download_dir', 'cache_dir', 'work_dir', 'runtime_platform', 'accelerator',
-           'env_report', 'keep_outputs_on_drive', 'seed_everything', 'file_sha256', 'record_results']
+           'env_report', 'keep_outputs_on_drive', 'seed_everything', 'file_sha256', 'atomic_write', 'OutputFileError',
+           'check_output_file', 'record_results']
 
 # %% ../nbs/00_core.ipynb #717baf71
 class _PrintHandler(logging.Handler):
@@ -199,6 +200,52 @@ def file_sha256(fn, chunk: int = 1 << 20) -> str:
     with open(fn, 'rb') as f:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
+
+# %% ../nbs/00_core.ipynb #1957d0e6
+import tempfile, contextlib
+
+def _umask() -> int:
+    "The process's umask (os.umask can only be read by setting it, so it is set back at once)."
+    m = os.umask(0o022); os.umask(m)
+    return m
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = 'w', encoding: str | None = 'utf-8', newline: str | None = None):
+    "A file object for `path` that replaces it only when the block ends without error: written beside it, flushed, renamed; permissions from the umask."
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, mode, encoding=None if 'b' in mode else encoding, newline=newline) as f:
+            yield f
+            f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError): os.unlink(tmp)
+        raise
+
+# %% ../nbs/00_core.ipynb #55a00a5b
+class OutputFileError(ValueError):
+    "An output path we refuse to write: a folder, one of our inputs, or an existing file we did not write."
+
+def _same(a: Path, b: Path) -> bool:
+    try: return a.samefile(b)
+    except OSError: return False
+
+def check_output_file(path, ours: str | None = None, protect=(), force: bool = False, what: str = 'output file') -> Path:
+    "`path` if it may be (over)written: not a folder or one of `protect`, and new, starting with the line `ours`, or `force`."
+    p = Path(path).expanduser()
+    if p.is_dir(): raise OutputFileError(f"{what} {p} is a folder: give a file name, e.g. {p/'predictions.csv'}")
+    if not p.exists(): return p
+    if any(_same(p, Path(q)) for q in protect):
+        raise OutputFileError(f"{what} {p} is one of the files this command reads (an input image or a model file): choose another name")
+    if force: return p
+    try:
+        with open(p, 'rb') as f: first = f.readline(4096).decode('utf-8', 'replace').rstrip('\r\n')
+    except OSError as e: raise OutputFileError(f"{what} {p} exists and cannot be read ({e.strerror}): choose another name") from None
+    if ours is None or first != ours:
+        raise OutputFileError(f"{what} {p} exists and was not written by transfervision: choose another name, or pass --force to replace it")
+    return p
 
 # %% ../nbs/00_core.ipynb #1e3f73f8
 def record_results(lesson: str, **results):

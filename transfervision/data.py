@@ -6,7 +6,7 @@ Docs: https://transfervision.github.io/transfervision/data.html.md"""
 
 # %% ../nbs/03_data.ipynb #52c9438e
 from __future__ import annotations
-import re, random
+import re, random, warnings
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Callable
 from fastai.data.transforms import parent_label
 from .core import Budget, local_data_dir, download_dir, seed_everything, file_sha256, get_budget
-from .images import image_files, usable_images, PILImageRGB, find_duplicates
+from .images import image_files, usable_images, PILImageRGB, find_duplicates, labelled_images
 from .download import download_dataset
 
 # %% auto #0
 __all__ = ['DATASETS', 'pet_label', 'cars_class_names', 'cars_label', 'random_valid', 'folder_valid', 'pets_items', 'rps_items',
            'doraemon_items', 'doraemon_test_files', 'cars_items', 'cars_test_files', 'cars_class_ids',
            'fix_cars_layout', 'DatasetInfo', 'DatasetNotFoundError', 'dataset_info', 'get_dataset', 'sample_per_class',
-           'make_dls', 'dataset_dls', 'split_leaks', 'folder_dls']
+           'make_dls', 'dataset_dls', 'split_leaks', 'stratified_valid', 'split_notes', 'FolderLabels', 'folder_dls']
 
 # %% ../nbs/03_data.ipynb #fe13a7cf
 def pet_label(path) -> str:
@@ -261,13 +261,58 @@ def split_leaks(dls) -> list[tuple[Path, Path]]:
     for p in dls.train_ds.items: train.setdefault(file_sha256(p), p)
     return [(train[h], p) for p in dls.valid_ds.items if (h := file_sha256(p)) in train]
 
+# %% ../nbs/03_data.ipynb #59644890
+def stratified_valid(items, labels, seed: int = 42, valid_pct: float = 0.2) -> list:
+    "A seeded validation set with about `valid_pct` of each class (at least one), leaving at least one image of each class for training."
+    groups = defaultdict(list)
+    for i, l in enumerate(labels): groups[l].append(i)
+    few = sorted(l for l, g in groups.items() if len(g) < 2)
+    if few:
+        raise ValueError(f"Class(es) {', '.join(map(str, few[:5]))}{' ...' if len(few) > 5 else ''} have only one image: a class needs "
+                         "at least 2 (one to train on, one to validate); add images to those folders or remove them.")
+    rng, valid = random.Random(seed), []
+    for l in sorted(groups):
+        g = groups[l]
+        valid += rng.sample(g, min(len(g) - 1, max(1, round(valid_pct * len(g)))))
+    return [items[i] for i in sorted(valid)]
+
+# %% ../nbs/03_data.ipynb #f7c24222
+def split_notes(train_labels, valid_labels, imbalance: float = 10., min_valid: int = 50) -> list[str]:
+    "Warnings, in words, for when the validation accuracy of this split means little: tiny classes, strong imbalance, few validation images."
+    from collections import Counter
+    tr, va, notes = Counter(train_labels), Counter(valid_labels), []
+    tiny = sorted(c for c in tr if tr[c] + va[c] <= 2)
+    if tiny:
+        notes.append(f"{len(tiny)} class(es) have only 1 or 2 images ({', '.join(map(str, tiny[:4]))}{' ...' if len(tiny) > 4 else ''}): "
+                     "too few to learn them or to measure how well they are learned; aim for 20 or more per class.")
+    if len(tr) >= 2:
+        (big, nb), (small, ns) = max(tr.items(), key=lambda kv: kv[1]), min(tr.items(), key=lambda kv: kv[1])
+        if nb >= imbalance * ns and len(va):
+            notes.append(f"The classes are strongly imbalanced ({big}: {nb} training images, {small}: {ns}): always answering "
+                         f"{big} would already score {va[big] / sum(va.values()):.0%} on the validation set; judge the model per class.")
+    n = sum(va.values())
+    if 0 < n < min_valid:
+        notes.append(f"Only {n} validation images: one image moves the accuracy by {100 / n:.1f} points, so it is known to about "
+                     f"±{100 / n ** .5:.0f} points; models closer than that cannot be told apart.")
+    return notes
+
 # %% ../nbs/03_data.ipynb #a1e5ef94
+class FolderLabels:
+    "Image path -> class name, as `labelled_images` found it (a plain callable: fastai's `get_y`, and picklable for DataLoader workers)."
+    def __init__(self, files, labels): self.labels = dict(zip(map(Path, files), labels))
+    def __call__(self, path): return self.labels[Path(path)]
+
 def folder_dls(path, budget: Budget, valid_pct: float = 0.2, seed: int = 42, per_class: int | None = None):
-    "DataLoaders for a folder of class-named subfolders: unusable images left out (`dls.skipped`), seeded random `valid_pct` validation set, all images unless `per_class`."
+    "DataLoaders for a folder of class folders (the folder rules of `labelled_images`): unusable images left out (`dls.skipped`), a stratified seeded `valid_pct` validation set, all images unless `per_class`, warnings in `dls.notes`."
     path = Path(path)
-    items, skipped = usable_images(image_files(path))
+    files, labels = labelled_images(path)
+    label_of = FolderLabels(files, labels)
+    items, skipped = usable_images(files) if files else ([], None)
     if not items: raise FileNotFoundError(f"No usable images under {path}: put them in one subfolder per class, e.g. {path}/cats/1.jpg.")
+    valid = stratified_valid(items, [label_of(p) for p in items], seed, valid_pct)
     # Budgets thin out the course datasets only: your own images are all used unless you ask otherwise.
-    dls = make_dls(items, random_valid(items, seed, valid_pct), parent_label, replace(budget, per_class=per_class), seed)
+    dls = make_dls(items, valid, label_of, replace(budget, per_class=per_class), seed)
     dls.skipped = skipped   # a check_images report: quarantine(dls.skipped) moves these files aside
+    dls.notes = split_notes([label_of(p) for p in dls.train_ds.items], [label_of(p) for p in dls.valid_ds.items])
+    for n in dls.notes: warnings.warn(n, stacklevel=2)
     return dls

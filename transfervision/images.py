@@ -11,28 +11,93 @@ from collections import defaultdict
 from pathlib import Path
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from fastai.vision.core import PILImage
-from .core import local_data_dir, file_sha256, log
+from .core import local_data_dir, file_sha256, log, atomic_write
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'MAX_PIXELS', 'ODD_MODES', 'image_files', 'ImageFileError', 'ImageTooLargeError', 'load_rgb',
-           'PILImageRGB', 'find_duplicates', 'check_images', 'usable_images', 'quarantine', 'ImageFilesDataset',
-           'collate_usable', 'uploaded_files']
+__all__ = ['IMAGE_EXTENSIONS', 'SKIPPED_NAMES', 'SPLIT_NAMES', 'MAX_PIXELS', 'ODD_MODES', 'image_files', 'FolderLayoutError',
+           'labelled_images', 'ImageFileError', 'ImageTooLargeError', 'load_rgb', 'PILImageRGB', 'find_duplicates',
+           'check_images', 'usable_images', 'quarantine', 'ImageFilesDataset', 'collate_usable', 'uploaded_files']
 
 # %% ../nbs/01_images.ipynb #b41684c1
 IMAGE_EXTENSIONS = {'.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff'}
+SKIPPED_NAMES = {'.DS_Store', 'Thumbs.db', 'desktop.ini', '__MACOSX', '@eaDir'}   # what file managers and archivers leave behind
+
+def _hidden(name: str) -> bool:
+    "Names a user does not see as content: hidden ('.thumbs', macOS '._photo.jpg') or left by the system ('__MACOSX')."
+    return name.startswith('.') or name in SKIPPED_NAMES
+
+def _walk(folder, seen: set | None = None) -> list[Path]:
+    "Image files under `folder`, sorted: hidden files and folders skipped, symbolic links followed once (a loop or repeat is skipped, with a warning)."
+    root, repeats = Path(folder), []
+    seen = set() if seen is None else seen   # shared between calls: a folder reached twice is read once
+    seen.add(root.resolve())
+    out = []
+    for d, dirs, files in os.walk(root, followlinks=True):
+        keep = []
+        for n in sorted(dirs):
+            if _hidden(n): continue
+            real = (Path(d)/n).resolve()
+            up = Path(d).resolve().is_relative_to(real) or Path(os.path.abspath(d)).is_relative_to(real)   # a link up the tree: a loop
+            if real in seen or up: repeats.append(Path(d)/n); continue
+            seen.add(real); keep.append(n)
+        dirs[:] = keep
+        out += [Path(d)/f for f in files if not _hidden(f) and Path(f).suffix.lower() in IMAGE_EXTENSIONS and (Path(d)/f).is_file()]
+    if repeats:
+        warnings.warn(f"Read once, not again: {', '.join(str(p) for p in repeats[:3])}{' ...' if len(repeats) > 3 else ''} "
+                      "(a symbolic link to a folder already read, or a loop).", stacklevel=3)
+    return sorted(out)
 
 def image_files(items) -> list[Path]:
-    "Image files from a folder (recursive, sorted), a file, or a list mixing both, in the order given."
+    "Image files from a folder (recursive, sorted; hidden files and folders skipped, links followed once), a file, or a list mixing both, in the order given."
     if isinstance(items, (str, Path)): items = [items]
     out = []
     for it in items:
         p = Path(it)
-        if p.is_dir(): out += sorted(f for f in p.rglob('*') if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+        if p.is_dir(): out += _walk(p)
         elif p.is_file(): out.append(p)
         else: raise FileNotFoundError(f"No such file or folder: {p}")
     return out
+
+# %% ../nbs/01_images.ipynb #14016127
+class FolderLayoutError(ValueError):
+    "A folder whose layout does not say which class each image is; the message says what was found and what to pass."
+
+SPLIT_NAMES = {'train', 'training', 'valid', 'validation', 'val', 'test', 'testing'}
+
+def labelled_images(path) -> tuple[list[Path], list[str]]:
+    "The images of a folder of class folders and their classes, by the folder rules: (files, labels), sorted by class."
+    root = Path(path)
+    if not root.is_dir(): raise FileNotFoundError(f"No such folder: {root}")
+    subs = sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p.name))
+    loose = [p for p in sorted(root.iterdir()) if p.is_file() and not _hidden(p.name) and p.suffix.lower() in IMAGE_EXTENSIONS]
+    seen, files, labels, empty = {root.resolve()}, [], [], []
+    for c in subs:
+        real = c.resolve()
+        if real in seen: warnings.warn(f"{c} leads to a folder already read (a link): not a second class.", stacklevel=2); continue
+        fs = _walk(c, seen)
+        if fs: files += fs; labels += [c.name] * len(fs)
+        else: empty.append(c.name)
+    classes = sorted(set(labels))
+    if not classes and loose:
+        raise FolderLayoutError(f"{root} holds {len(loose)} image(s) but no class folders: put each class's images in its own "
+                                f"sub-folder, e.g. {root/'cats'/loose[0].name}")
+    if classes and set(c.lower() for c in classes) <= SPLIT_NAMES and all(any(d.is_dir() and not _hidden(d.name) for d in (root/c).iterdir()) for c in classes):
+        raise FolderLayoutError(f"{root} holds {', '.join(c + '/' for c in classes)}: a dataset's splits, not classes; "
+                                f"pass the folder whose sub-folders are the classes, e.g. {root/classes[0]}")
+    if len(classes) == 1:
+        inner = sorted(d.name for d in (root/classes[0]).iterdir() if d.is_dir() and not _hidden(d.name))
+        direct = [f for f in files if f.parent == root/classes[0]]
+        if len(inner) >= 2 and not direct:
+            raise FolderLayoutError(f"{root} has one folder, {classes[0]}/, whose sub-folders ({', '.join(inner[:4])}"
+                                    f"{', ...' if len(inner) > 4 else ''}) look like the classes: pass {root/classes[0]}")
+    if loose and classes:
+        warnings.warn(f"{len(loose)} image(s) directly in {root} ({', '.join(p.name for p in loose[:3])}{' ...' if len(loose) > 3 else ''}) "
+                      "are in no class folder and are left out: move them into a class folder.", stacklevel=2)
+    if empty and classes:
+        warnings.warn(f"Folder(s) {', '.join(empty[:5])} in {root} hold no images: not classes.", stacklevel=2)
+    return files, labels
 
 # %% ../nbs/01_images.ipynb #5c35d283
 class ImageFileError(OSError):
@@ -95,22 +160,28 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         return bg
     return im.convert('RGB')
 
+def _upright(im: Image.Image) -> Image.Image:
+    "`im` turned the way its EXIF orientation says it is seen (phone photos are stored sideways), else `im` itself."
+    try: o = im.getexif().get(0x0112, 1)
+    except Exception: return im            # a damaged EXIF block: the pixels are still fine
+    return ImageOps.exif_transpose(im) if o in (2, 3, 4, 5, 6, 7, 8) else im
+
 def _read(fn, max_pixels: int | None = None) -> tuple[Image.Image, str]:
-    "`fn` decoded as 8-bit RGB, and the mode it was stored in; raises `ImageFileError` saying why it cannot be used."
+    "`fn` decoded as 8-bit RGB and upright (EXIF orientation applied), and the mode it was stored in; raises `ImageFileError` saying why it cannot be used."
     im = _open(fn, max_pixels)
     try:
         with im:
             im.load()
-            return _to_rgb(im), im.mode
+            return _to_rgb(_upright(im)), im.mode
     except Exception as e: raise ImageFileError(fn, _problem(e), im.mode, im.size) from e
 
 def load_rgb(fn, max_pixels: int | None = None) -> Image.Image:
-    "Open an image as 8-bit RGB (deep images scaled, transparency on white); `ImageFileError` if it cannot be used."
+    "Open an image as 8-bit RGB, upright (EXIF orientation applied; deep images scaled, transparency on white); `ImageFileError` if it cannot be used."
     return _read(fn, max_pixels)[0]
 
 # %% ../nbs/01_images.ipynb #e2199fb9
 class PILImageRGB(PILImage):
-    "A fastai image opened with `load_rgb` (correct for 16-bit and transparent images)."
+    "A fastai image opened with `load_rgb` (upright by its EXIF orientation, correct for 16-bit and transparent images)."
     @classmethod
     def create(cls, fn, **kwargs):
         if isinstance(fn, (str, Path)): return cls(load_rgb(fn))
@@ -261,6 +332,6 @@ def uploaded_files(value, dest) -> list[Path]:
     paths = []
     for name, content in files:
         p = dest/(Path(str(name)).name or 'upload')   # the bare file name: an upload cannot write outside `dest`
-        p.write_bytes(bytes(content))
+        with atomic_write(p, 'wb') as f: f.write(bytes(content))   # whole, or not at all
         paths.append(p)
     return paths

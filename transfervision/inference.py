@@ -6,7 +6,7 @@ Docs: https://transfervision.github.io/transfervision/inference.html.md"""
 
 # %% ../nbs/08_inference.ipynb #43dff8fc
 from __future__ import annotations
-import json, math, os, warnings
+import json, math, warnings
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from .core import default_device
+from .core import default_device, atomic_write
 from .images import image_files, ImageFilesDataset, collate_usable, IMAGE_EXTENSIONS
 
 # %% auto #0
@@ -76,6 +76,9 @@ def check_model_meta(meta, where: str = 'model.json', fix: str = 'export the mod
             bad(f'preprocessing.{k}', f"must be 3 finite numbers (one per RGB channel), not {s!r}")
     if not all(x > 0 for x in p['std']): bad('preprocessing.std', f"must be positive (it divides the pixels), not {p['std']}")
     if meta.get('activation', 'softmax') != 'softmax': bad('activation', f"is {meta['activation']!r}; only 'softmax' is supported")
+    w = meta.get('weights_sha256')   # written since 0.3.0; older exports load without it
+    if w is not None and not (isinstance(w, str) and len(w) == 64 and all(c in '0123456789abcdef' for c in w)):
+        bad('weights_sha256', f"must be the 64 hex digits of model.safetensors' SHA-256, not {w!r}")
     return meta
 
 # %% ../nbs/08_inference.ipynb #74749f2a
@@ -85,8 +88,9 @@ def _versions() -> dict:
                 timm=timm.__version__, transfervision=transfervision.__version__)
 
 def export_model(learn, dest) -> Path:
-    "Write `learn`'s weights to `dest/model.safetensors` and how to rebuild and feed it to `dest/model.json`; returns `dest`."
-    from safetensors.torch import save_file
+    "Write `learn`'s weights to `dest/model.safetensors` and how to rebuild and feed it to `dest/model.json` (with the weights' checksum), all or nothing; returns `dest`."
+    import hashlib
+    from safetensors.torch import save
     from transfervision.models import get_arch
     config = getattr(learn, 'model_config', None)
     if not isinstance(config, dict) or 'arch' not in config:
@@ -104,18 +108,25 @@ def export_model(learn, dest) -> Path:
                 preprocessing=dict(resize=pipe.get('resize'), resize_method=pipe.get('resize_method'), size=pipe.get('size'),
                                    interpolation='bilinear', mean=[float(x) for x in mean], std=[float(x) for x in std]),
                 activation='softmax', versions=_versions())
+    sd = {k: v.detach().float().cpu().contiguous() if v.is_floating_point() else v.detach().cpu().contiguous()
+          for k, v in learn.model.state_dict().items()}
+    data = save(sd, metadata={'format': 'transfervision', 'arch': config['arch']})
+    meta['weights_sha256'] = hashlib.sha256(data).hexdigest()
     try: text = json.dumps(meta, indent=2, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise ValueError(f"Cannot write the model's configuration as JSON ({e}): use plain numbers, strings and lists in "
                          f"make_learner's head options; learn.model_config is {config}.") from None
     check_model_meta(meta, where='export_model', fix="fix the learner (learn.model_config, learn.dls) before exporting")
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
-    sd = {k: v.detach().float().cpu().contiguous() if v.is_floating_point() else v.detach().cpu().contiguous()
-          for k, v in learn.model.state_dict().items()}
-    save_file(sd, str(dest/'model.safetensors.tmp'), metadata={'format': 'transfervision', 'arch': config['arch']})
-    os.replace(dest/'model.safetensors.tmp', dest/'model.safetensors')
-    (dest/'model.json.tmp').write_text(text)
-    os.replace(dest/'model.json.tmp', dest/'model.json')
+    dest = Path(dest)
+    created = not dest.exists()
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_write(dest/'model.safetensors', 'wb') as fw:   # both written in full before either is renamed:
+            fw.write(data)
+            with atomic_write(dest/'model.json') as fj: fj.write(text)   # model.json (naming these weights) first
+    except BaseException:
+        if created and not any(dest.iterdir()): dest.rmdir()   # a failed export leaves no empty folder behind
+        raise
     return dest
 
 # %% ../nbs/08_inference.ipynb #32d7fbc8
@@ -208,7 +219,8 @@ def _output_key(sd: dict) -> str:
 def load_model(path, device=None) -> Predictor:
     "Load `export_model`'s files (a folder, or its model.json), checking every field; nothing is unpickled."
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load as load_bytes
+    import hashlib
     from transfervision.models import create_model
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"No model at {path}: pass the folder written by export_model.")
@@ -241,7 +253,11 @@ def load_model(path, device=None) -> Predictor:
     if wrong:
         raise ModelFileError(f"{wf}: tensor {wrong[0]!r} has shape {have[wrong[0]]} but {arch} with model options "
                              f"{meta['model']} needs {want[wrong[0]]}; export the model again.")
-    try: sd = load_file(str(wf))
+    data = wf.read_bytes()
+    if meta.get('weights_sha256') not in (None, hashlib.sha256(data).hexdigest()):
+        raise ModelFileError(f"{wf} is not the file {jf.name} was exported with (its checksum differs): the folder mixes two exports "
+                             "(one interrupted between its two files, or a file copied from elsewhere); export the model again.")
+    try: sd = load_bytes(data)
     except SafetensorError as e: raise ModelFileError(f"{wf}: cannot be read ({e}): copy the file again, or export the model again.") from None
     broken = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if broken:
@@ -260,5 +276,5 @@ def write_submission(preds: pd.DataFrame, dest, class_ids: dict | None = None, i
     sub = pd.DataFrame({id_col: [Path(f).stem for f in preds.file],
                         pred_col: [class_ids[l] if class_ids is not None else l for l in preds.label]})
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
-    sub.to_csv(dest, index=False)
+    with atomic_write(dest, newline='') as f: sub.to_csv(f, index=False)   # all or nothing
     return dest
