@@ -89,6 +89,7 @@ class CudaOnFakeGPU(TorchFunctionMode):
             return _CUDA0 if d.type == NAME else d
         if owner is _IS_CUDA_PROP: return args[0].device.type == NAME or func(*args)
         if func is torch.device:          # torch.device('cuda') stays a cuda device: it is mapped where it is used
+            if len(args) == 1 and isinstance(args[0], int) and not kwargs: return torch.device('cuda', args[0])  # as with CUDA
             return func(*args, **(kwargs or {}))
         if func is _TENSOR_CUDA:          # tensor.cuda(device=None, non_blocking=False, memory_format=...)
             t, rest = args[0], list(args[1:])
