@@ -87,8 +87,11 @@ FULL_TINY = {'TRANSFERVISION_BUDGET': 'full',
 # they run with their own sizes: FULL_TINY's overrides would shrink their data below what their accuracy asserts need.
 TRAINING_NBS = ('04_models', '05_train', '06_plain_pytorch', '07_interpret', '08_inference', '11_devices', '13_ddp')
 EXECUTED = ROOT/'_runs'/'executed'
-# Seconds a notebook took in `make test` on 2 cores (its CPU and emulated-GPU runs alike): the longest start first.
-SLOW = {}
+# Relative cost of a notebook's runs (seconds on the emulated GPU, measured on a busy machine: only the order
+# matters): the longest start first, so the two workers finish together. Others count as 0.
+SLOW = {'04_stanford_cars': 870, '05_train': 660, '02_rock_paper_scissors': 440, '08_inference': 390,
+        '03_doraemon_walle': 370, '06_plain_pytorch': 360, '05_your_own_images': 350, '01_pets': 310,
+        '13_ddp': 230, '07_interpret': 220, '11_devices': 160, '04_models': 160}
 
 # Lessons whose data needs more than FULL_TINY's images per class: with 3 classes, 4 images each leave no full batch of 16.
 FULL_TINY_MORE = {'02_rock_paper_scissors': 'per_class=12'}
