@@ -123,6 +123,8 @@ def results_problems(nb, results_dir) -> str:
 
 def test_notebook(nb, threads, extra_env=None, label='', fakegpu=False):
     "Execute `nb` (tools/exec_notebook.py: as nbdev-test does, on the emulated GPU when `fakegpu`), keep the executed copy, check it."
+    name = f"notebook {nb.relative_to(ROOT)}{label}"
+    if name in SKIP: return skip(name, 'named in SKIP_CHECKS')
     t0 = time.time()
     results_dir = tempfile.mkdtemp(prefix='tv-results-')
     env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads),
@@ -136,7 +138,7 @@ def test_notebook(nb, threads, extra_env=None, label='', fakegpu=False):
     if ok and not extra_env and not fakegpu and (missed := results_problems(nb, results_dir)): ok, detail = False, missed
     # Checks of the rendered outputs of `executed` go here: problems = rendered_problems(executed)
     shutil.rmtree(results_dir, ignore_errors=True)
-    record(f"notebook {nb.relative_to(ROOT)}{label}", ok, t0, detail)
+    record(name, ok, t0, detail)
 
 def main():
     os.environ.setdefault('MPLBACKEND', 'Agg')
