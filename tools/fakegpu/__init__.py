@@ -9,8 +9,8 @@ CPU kernels, but is a separate device to PyTorch. See README.md in this folder f
     fakegpu.deactivate()
 
 `activate()` patches `torch.cuda`'s queries and `torch.load` process-wide, and enters a `TorchFunctionMode` that
-maps `cuda` device arguments onto the emulated device in the calling thread; `enter_thread()` does the latter in
-another thread (modes are thread-local).
+maps `cuda` device arguments onto the emulated device in the calling thread and in every thread started after it
+(modes are thread-local); `enter_thread()` does it in a thread that was already running.
 """
 from __future__ import annotations
 import os, re, sys, types, hashlib, threading, warnings
@@ -163,6 +163,16 @@ def exit_thread():
     if m is not None: m.__exit__(None, None, None); _local.mode = None
 
 
+_thread_bootstrap = threading.Thread._bootstrap_inner
+
+def _bootstrap_inner(self):
+    "Start a thread with `cuda` mapped, as a GPU is there for every thread (a web app's handlers, a thread pool's workers)."
+    if _state['active']:
+        try: enter_thread()
+        except Exception: pass
+    _thread_bootstrap(self)
+
+
 def activate(verbose: bool = False):
     "Load the backend, answer `torch.cuda`'s queries for one emulated device, map `cuda` onto it in this thread."
     load(verbose)
@@ -173,6 +183,8 @@ def activate(verbose: bool = False):
         orig[('torch', 'load')] = torch.load; torch.load = _patched_load(torch.load)
         orig[('Tensor', 'pin_memory')] = torch.Tensor.pin_memory
         torch.Tensor.pin_memory = lambda self, device=None: self    # pinned memory: ordinary host memory
+        orig[('Thread', '_bootstrap_inner')] = threading.Thread._bootstrap_inner
+        threading.Thread._bootstrap_inner = _bootstrap_inner         # threads started from now on map cuda too
         _state['active'] = True
     enter_thread()
 
@@ -182,7 +194,7 @@ def deactivate():
     exit_thread()
     if not _state['active']: return
     for (where, k), v in _state['originals'].items():
-        obj = {'cuda': torch.cuda, 'torch': torch, 'Tensor': torch.Tensor}[where]
+        obj = {'cuda': torch.cuda, 'torch': torch, 'Tensor': torch.Tensor, 'Thread': threading.Thread}[where]
         if v is None: delattr(obj, k)
         else: setattr(obj, k, v)
     _state['originals'].clear(); _state['active'] = False

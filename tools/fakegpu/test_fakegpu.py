@@ -6,7 +6,7 @@ Module.to keeps the Parameter objects, save/load (map_location included), and a 
 bit-identical to the same run on the CPU; MixedPrecision (to_fp16) runs. Prints PASS/FAIL per check and
 `N passed, N failed`; exits 1 when a check failed.
 """
-import os, sys, time, tempfile, warnings
+import os, sys, time, tempfile, threading, warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -15,7 +15,7 @@ from torch import nn
 import fakegpu
 
 results = []
-REAL = (torch.cuda.is_available, torch.load, torch.Tensor.pin_memory)
+REAL = (torch.cuda.is_available, torch.load, torch.Tensor.pin_memory, threading.Thread._bootstrap_inner)
 
 
 def check(name, ok, detail=''):
@@ -49,6 +49,9 @@ def tensors():
         ok, msg = raises(fn, 'Expected all tensors to be on the same device')
         check(f'mixing devices raises the CUDA error: {name}', ok, msg)
     check('a 0-dim CPU tensor mixes, as on CUDA', fakegpu.is_fake(g * torch.tensor(2.)))
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(2) as ex:   # threads started after activate() (a web app's handlers) map cuda too
+        check("threads started after activate() map 'cuda' as well", all(ex.map(lambda i: fakegpu.is_fake(torch.ones(2).to('cuda')), range(4))))
     out = torch.empty(0, device='cuda'); torch.add(g, 1, out=out)
     check('out= resizes a device tensor', out.shape == g.shape and torch.equal(out.cpu(), g.cpu() + 1))
 
@@ -136,7 +139,8 @@ def main():
         tensors(); autograd_and_modules(); fastai_parity()
     finally: fakegpu.deactivate()
     check('deactivate: torch.cuda and torch.load are the real ones again',
-          torch.cuda.is_available is REAL[0] and torch.load is REAL[1] and torch.Tensor.pin_memory is REAL[2])
+          torch.cuda.is_available is REAL[0] and torch.load is REAL[1] and torch.Tensor.pin_memory is REAL[2]
+          and threading.Thread._bootstrap_inner is REAL[3])
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed ({time.perf_counter() - t0:.0f} s)")
     sys.exit(1 if failed else 0)
