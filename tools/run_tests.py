@@ -93,8 +93,12 @@ SLOW = {'04_stanford_cars': 870, '05_train': 660, '02_rock_paper_scissors': 440,
         '03_doraemon_walle': 370, '06_plain_pytorch': 360, '05_your_own_images': 350, '01_pets': 310,
         '13_ddp': 230, '07_interpret': 220, '11_devices': 160, '04_models': 160}
 
-# Lessons whose data needs more than FULL_TINY's images per class: with 3 classes, 4 images each leave no full batch of 16.
+# Lessons that need more than FULL_TINY gives: with 3 classes, 4 images each leave no full batch of 16 (lesson 2).
 FULL_TINY_MORE = {'02_rock_paper_scissors': 'per_class=12'}
+# Lesson 6 trains in a subprocess (the command line), on the CPU whatever the notebook runs on, and checks that the
+# model gets 5 of the 6 held-back images right: one epoch at FULL_TINY's size does not (57 % measured). On the
+# emulated GPU it keeps its test budget; what runs there is the Predictor and the web app's handlers.
+GPU_OWN_BUDGET = ('06_deploy',)
 
 def full_tiny(lesson: str) -> dict:
     "FULL_TINY for `lesson`, with its own additions from FULL_TINY_MORE (later fields win)."
@@ -103,7 +107,8 @@ def full_tiny(lesson: str) -> dict:
 
 def gpu_jobs():
     "(notebook, env, label, fakegpu) for the emulated-GPU runs: every lesson at the full budget's tiny size, the training nbs/."
-    jobs = [(nb, full_tiny(nb.stem), ' (emulated GPU, full budget, tiny sizes)', True) for nb in sorted((ROOT/'lessons').glob('*.ipynb'))]
+    jobs = [(nb, None, ' (emulated GPU)', True) if nb.stem in GPU_OWN_BUDGET else
+            (nb, full_tiny(nb.stem), ' (emulated GPU, full budget, tiny sizes)', True) for nb in sorted((ROOT/'lessons').glob('*.ipynb'))]
     return jobs + [(ROOT/'nbs'/f'{n}.ipynb', None, ' (emulated GPU)', True) for n in TRAINING_NBS if (ROOT/'nbs'/f'{n}.ipynb').exists()]
 
 def results_problems(nb, results_dir) -> str:
