@@ -98,13 +98,16 @@ def fastai_parity():
         return nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
                              nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU())
 
+    out = Path(tempfile.mkdtemp(prefix='fakegpu-test-'))
+
     def run(device, fp16=False):
         set_seed(42, reproducible=True)
         dls = ImageDataLoaders.from_path_func(path, files, parent_label, valid_pct=0.25, seed=42, item_tfms=Resize(32), bs=8,
                                               batch_tfms=Normalize.from_stats(*imagenet_stats), num_workers=0, device=device)
         set_seed(42, reproducible=True)
         model = nn.Sequential(body(), create_head(32, dls.c))
-        learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=[MixedPrecision()] if fp16 else [])
+        learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=[MixedPrecision()] if fp16 else [],
+                        path=out)   # lr_find saves the model while it searches: never into the (read-only) dataset folder
         with learn.no_bar(), learn.no_logging():
             learn.fit_one_cycle(2, 1e-2)
             val = learn.validate()
