@@ -1,4 +1,4 @@
-"""Scale test for scripts/train_ddp.py: data-parallel training with 2 CPU processes (gloo) against one process.
+"""Scale test for `python -m transfervision.ddp` (nbs/13_ddp.ipynb): data-parallel training with 2 CPU processes (gloo) against one process.
 
 Both runs train the head of EfficientNet-Lite0 on the Doraemon/Wall-E samples for one epoch with the `test`
 budget and the same effective batch size. Checks:
@@ -16,7 +16,7 @@ import argparse, json, os, socket, subprocess, sys, tempfile, shutil, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT/'scripts'/'train_ddp.py'
+MODULE = ['-m', 'transfervision.ddp']   # the training script ships in the package (torchrun runs it with -m too)
 # Measured on 2 CPU cores (one epoch, effective batch 32): one process 1.000 and two processes 1.000 accuracy on the
 # 33 validation images, and the same answers on the 6 held-back test images; other one-epoch runs of this recipe
 # gave 0.97 (one image wrong). One image is 3 %; the margin allows three, because the two runs differ legitimately
@@ -54,11 +54,11 @@ def main():
            'GLOO_SOCKET_IFNAME': 'lo', 'MASTER_ADDR': '127.0.0.1', 'PYTHONUNBUFFERED': '1'}
     common = ['--budget', 'test', '--epochs', '1', '--bs', '32', '--seed', '42']
     try:
-        rc1, t1 = run([sys.executable, str(SCRIPT), *common, '--out', str(tmp/'single')], tmp/'single.log', env)
+        rc1, t1 = run([sys.executable, *MODULE, *common, '--out', str(tmp/'single')], tmp/'single.log', env)
         check(f'single process trained ({t1:.0f} s)', rc1 == 0, (tmp/'single.log').read_text()[-1500:])
         torchrun = [sys.executable, '-m', 'torch.distributed.run', '--nnodes=1', '--nproc_per_node=2',
                     '--master_addr=127.0.0.1', f'--master_port={free_port()}']
-        rc2, t2 = run([*torchrun, str(SCRIPT), *common, '--backend', 'gloo', '--out', str(tmp/'ddp')], tmp/'ddp.log', env)
+        rc2, t2 = run([*torchrun, *MODULE, *common, '--backend', 'gloo', '--out', str(tmp/'ddp')], tmp/'ddp.log', env)
         check(f'2 processes (torchrun, gloo) trained ({t2:.0f} s)', rc2 == 0, (tmp/'ddp.log').read_text()[-2500:])
         if rc1 or rc2: return finish(tmp, args, t_all)
 

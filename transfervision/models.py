@@ -18,8 +18,8 @@ log = logging.getLogger('transfervision')
 
 # %% auto #0
 __all__ = ['log', 'ARCHS', 'HEAD_OPTIONS', 'WeightsUnavailableError', 'TimmArch', 'TorchvisionArch', 'OfflineArch', 'get_arch',
-           'weights_reachable', 'weights_cached', 'resolve_arch', 'arch_stats', 'create_model', 'device_speedups',
-           'make_learner', 'body_params']
+           'weights_reachable', 'weights_cached', 'weights_available', 'resolve_arch', 'arch_stats', 'create_model',
+           'device_speedups', 'to_model_device', 'make_learner', 'body_params']
 
 # %% ../nbs/04_models.ipynb #1f9ce965
 class WeightsUnavailableError(RuntimeError):
@@ -186,6 +186,12 @@ def weights_reachable(url: str = 'https://download.pytorch.org', timeout: float 
 def weights_cached(arch: str) -> bool:
     "True when `arch`'s pretrained weights are on this machine already (hub cache, or the offline package)."
     return get_arch(arch).weights_cached()
+def weights_available(arch: str) -> bool:
+    "True when `arch`'s pretrained weights can be had now: on this machine already, or downloadable (their server answers)."
+    try: resolve_arch(arch)
+    except WeightsUnavailableError: return False
+    return True
+
 
 # %% ../nbs/04_models.ipynb #088b4e72
 def resolve_arch(arch: str = 'auto', pretrained: bool = True) -> tuple[str, str]:
@@ -253,12 +259,20 @@ def device_speedups(learn, device=None):
     if s['autocast'] and not hasattr(learn, 'mixed_precision'): learn.add_cb(MixedPrecision())
     return learn
 
+# %% ../nbs/04_models.ipynb #8ac92d28
+def to_model_device(model: nn.Module, *tensors):
+    "`tensors` moved to the device of `model`'s parameters (unchanged for a model without any): one tensor back for one in, else a tuple."
+    p = next(model.parameters(), None)
+    moved = tuple(t if p is None or t.device == p.device else t.to(p.device) for t in tensors)
+    return moved[0] if len(moved) == 1 else moved
+
+
 # %% ../nbs/04_models.ipynb #f96ffb07
 from fastai.vision.learner import vision_learner
 
 @delegates(vision_learner, but=['arch', 'normalize', 'n_out', 'pretrained', 'metrics', 'path'])
 def make_learner(dls, arch: str = 'auto', pretrained: bool = True, metrics=None, path=None, **kwargs):
-    "A fastai `Learner` from `vision_learner` for `arch` ('auto': see `resolve_arch`), body frozen when pretrained."
+    "A fastai `Learner` from `vision_learner` for `arch` ('auto': see `resolve_arch`), body frozen when pretrained, its model on `dls.device`."
     from fastai.vision.all import error_rate, accuracy
     name, reason = resolve_arch(arch, pretrained)
     log.info("Architecture: %s (%s)", name, reason)
@@ -268,6 +282,7 @@ def make_learner(dls, arch: str = 'auto', pretrained: bool = True, metrics=None,
                            metrics=[error_rate, accuracy] if metrics is None else metrics,
                            path=Path(path) if path is not None else work_dir(), **info.timm_kwargs(pretrained), **kwargs)
     learn.model_config = dict(arch=name, n_out=learn.dls.c, **{k: kwargs[k] for k in HEAD_OPTIONS if k in kwargs})
+    if learn.dls.device is not None: learn.model.to(learn.dls.device)   # fastai would only move it when fit starts
     return device_speedups(learn)
 
 # %% ../nbs/04_models.ipynb #a9d45877

@@ -16,6 +16,7 @@ from fastai.callback.core import Callback
 from fastai.learner import Learner
 import fastai.callback.schedule  # noqa: F401 (adds Learner.fit_one_cycle)
 from .core import log
+from .models import to_model_device
 
 # %% auto #0
 __all__ = ['HEAD_LR', 'CACHED_HEAD_LR', 'train_head', 'pooled_features', 'feature_dls', 'head_learner', 'train_head_cached',
@@ -46,6 +47,7 @@ def pooled_features(learn, dl, flip: bool = False) -> tuple:
     try:
         with torch.no_grad():
             for xb, yb in dl:   # one batch at a time: memory holds one batch of images, plus the features so far
+                xb = to_model_device(net, xb)   # the DataLoaders' device may not be the model's
                 feats.append(net(xb).float().cpu().as_subclass(torch.Tensor))
                 targs.append(yb.cpu().as_subclass(torch.Tensor))
                 if flip: flipped.append(net(torch.flip(xb, dims=[-1])).float().cpu().as_subclass(torch.Tensor))

@@ -1,0 +1,72 @@
+"""Execute one notebook the way `nbdev-test` does, optionally on the emulated GPU, and save it with its outputs.
+
+    python tools/exec_notebook.py lessons/01_pets.ipynb --flags cuda --fakegpu --save _runs/executed/gpu/01_pets.ipynb
+
+Like `nbdev-test`: IN_TEST=1, cells skipped by the project's `tst_flags` (pyproject.toml) unless named in
+`--flags`, `#| eval: false` and `skip_exec` honoured, cells run by execnb's CaptureShell in the notebook's
+folder, the repository root first on sys.path, the first failing cell stops the run and its traceback is
+printed. Unlike it: `--fakegpu` activates tools/fakegpu in the thread that runs the cells (execnb runs them on
+its own event-loop thread, and the mapping of `cuda` is thread-local), and `--save` writes the executed notebook
+with its outputs (also when a cell failed: the outputs up to it). Prints `Success.` and exits 0 when every cell ran.
+"""
+import argparse, os, signal, sys, time, traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('notebook')
+    ap.add_argument('--flags', default='', help="space-separated test flags to run that are normally skipped (e.g. 'cuda')")
+    ap.add_argument('--fakegpu', action='store_true', help='run on the emulated GPU (tools/fakegpu): cuda is available')
+    ap.add_argument('--save', default=None, help='write the executed notebook, with its outputs, here')
+    ap.add_argument('--cell-timeout', type=int, default=None, help="seconds per cell (default: nbdev's cell_timeout, 600)")
+    a = ap.parse_args(argv)
+    fn = Path(a.notebook).resolve()
+    if not fn.exists(): sys.exit(f"{a.notebook}: no such notebook")
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.environ['IN_TEST'] = '1'
+    sys.path.insert(0, str(ROOT))
+    from fastcore.foundation import working_directory
+    from fastcore.nbio import write_nb
+    from execnb.shell import CaptureShell
+    from nbdev.config import get_config
+    from nbdev.process import NBProcessor, nb_lang
+    from nbdev.frontmatter import nb_frontmatter
+    from nbdev.test import _skip_cell      # nbdev-test's own rule for which cells run
+    cfg = get_config(fn.parent)
+    skip_flags = cfg.tst_flags.split() if isinstance(cfg.tst_flags, str) else list(cfg.tst_flags or [])
+    nb = NBProcessor(fn, rm_directives=False, process=True).nb
+    fm = nb_frontmatter(nb)
+    if str(fm.get('skip_exec', '')).lower() in ('true', '1', 'yes') or nb_lang(nb) != 'python':
+        print('skip_exec: nothing run.\nSuccess.'); return 0
+    skip = _skip_cell(nb, skip_flags, a.flags.split())
+    timeout = a.cell_timeout if a.cell_timeout is not None else (int(cfg.get('cell_timeout', 600) or 0) or None)
+    t0 = time.time()
+    k = CaptureShell(fn, profile=bool(cfg.get('exec_profile', False)))
+    if a.fakegpu:   # on the shell's own thread, where the cells run
+        setup = (f"import sys; sys.path.insert(0, {str(ROOT/'tools')!r}); import fakegpu; fakegpu.activate(); "
+                 "import torch; assert torch.cuda.is_available()")
+        outs = k.run(setup)
+        errs = [o for o in outs if o.get('output_type') == 'error']
+        if errs: print('could not activate the emulated GPU:', *errs[0].get('traceback', []), sep='\n'); return 1
+    ok = True
+    try:
+        with working_directory(fn.parent):
+            k.run_all(nb, exc_stop=True, preproc=skip, cell_timeout=timeout)
+    except BaseException:
+        ok = False
+        sys.stderr.write((k.prettytb(fname=fn) or traceback.format_exc()) + '\n')
+    finally:
+        if a.save:
+            out = Path(a.save); out.parent.mkdir(parents=True, exist_ok=True)
+            nb.metadata['transfervision_run'] = dict(fakegpu=a.fakegpu, flags=a.flags, ok=ok, seconds=round(time.time() - t0, 1),
+                                                     budget=os.environ.get('TRANSFERVISION_BUDGET', ''),
+                                                     overrides=os.environ.get('TRANSFERVISION_BUDGET_OVERRIDES', ''))
+            write_nb(nb, out)
+    print(f"{'Success.' if ok else 'Failed.'} {fn.name} in {time.time() - t0:.0f} s{' on the emulated GPU' if a.fakegpu else ''}")
+    return 0 if ok else 1
+
+
+if __name__ == '__main__': sys.exit(main())
