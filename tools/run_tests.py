@@ -13,17 +13,19 @@
    (`record_results`) meet the floors in `lessons/checks/<lesson>.json`; and lessons 1 and 4 run
    once more with the `full` budget's code path shrunk to a tiny size, so no lesson breaks only in `full`;
 9. if they exist: `tools/browser_tests.py` (needs `chromium` and `chromedriver` on PATH, else it is
-   reported as skipped) and `tools/scale_test.py`.
+   reported as skipped) and `tools/scale_test.py` (after the notebooks, when nothing else runs).
 A step that changes files leaves the corrected files in place, so `git diff` shows the fix.
 The last line printed is `N passed, N failed`, with `, N skipped` when a check was skipped.
-SKIP_CHECKS="scale test,browser tests" skips checks by name (reported as skipped): `.ci/run` runs
-the scale test itself, after `make test`.
+SKIP_CHECKS="scale test,browser tests" skips checks by name (reported as skipped). `.ci/run` runs this
+script last, so its summary line is the last line of CI's log.
 """
 import os, sys, json, time, shutil, tempfile, subprocess, hashlib
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'tools'))
+from check_outputs import rendered_problems
 BIN = Path(sys.executable).parent
 results = []  # (name, ok, seconds, detail)
 skipped = []  # (name, why)
@@ -106,6 +108,10 @@ def test_notebook(nb, threads, extra_env=None, label=''):
     ok = r.returncode == 0 and 'Success' in r.stdout
     detail = (r.stdout + r.stderr)[-6000:]
     if ok and not extra_env and (missed := results_problems(nb, results_dir)): ok, detail = False, missed
+    # what the learner sees: the executed copy's rendered outputs (lessons only; the copy must be from this run)
+    seen = ROOT/'_runs'/'executed'/(label.strip(' ()') or 'default')/f'{nb.stem}.ipynb'
+    if ok and nb.parent.name == 'lessons' and seen.exists() and seen.stat().st_mtime >= t0 and \
+            (bad := rendered_problems(json.loads(seen.read_text()))): ok, detail = False, f"{seen.relative_to(ROOT)}: " + '; '.join(bad)
     shutil.rmtree(results_dir, ignore_errors=True)
     record(f"nbdev-test {nb.relative_to(ROOT)}{label}", ok, t0, detail)
 
