@@ -24,6 +24,7 @@ RESULTS_MIME = 'application/vnd.transfervision.results+json'   # what record_res
 MIN_PX = (320, 160)    # smallest width and height (pixels) of a figure a learner can read
 NAN_CELL = re.compile(r'<td[^>]*>\s*(NaN|nan|None|&lt;NA&gt;|<NA>|NaT)\s*</td>')
 ROW = re.compile(r'<tr>\s*<th[^>]*>(.*?)</th>\s*<td[^>]*>(.*?)</td>\s*</tr>', re.S)
+WIDGET_REPR = re.compile(r'^[A-Za-z_][\w.]*\(')   # e.g. VBox(children=...
 TAGS, STYLE = re.compile(r'<[^>]+>'), re.compile(r'<style.*?</style>', re.S)
 
 def _text(v) -> str: return v if isinstance(v, str) else ''.join(v)
@@ -63,8 +64,10 @@ def rendered_problems(nb: dict) -> list[str]:
                 elif not s.strip(): out.append(f"cell {i} has an empty {o.get('name', 'stream')} output")
             if t not in ('display_data', 'execute_result'): continue
             h = _text(data.get('text/html', ''))
-            if 'application/vnd.jupyter.widget-view+json' in data:
-                out.append(f"cell {i} shows a widget, which a saved notebook cannot show")
+            if 'application/vnd.jupyter.widget-view+json' in data:   # saved without its state: only text/plain is seen
+                if WIDGET_REPR.match(_text(data.get('text/plain', '')).strip() or 'X('):
+                    out.append(f"cell {i} shows a widget that a saved notebook shows as empty or as its Python repr: "
+                               f"display it with a text/plain line saying what appears there")
             elif data and not any(k.startswith('image/') for k in data) and (
                     not TAGS.sub('', STYLE.sub('', h)).strip() if 'text/html' in data else
                     _text(data.get('text/plain', '')).strip() in ('', '<IPython.core.display.HTML object>')):
@@ -110,6 +113,8 @@ def self_test():
     good = {'cells': [{'cell_type': 'markdown', 'source': '# x'},
                       _cell('print(1)', {'output_type': 'stream', 'name': 'stdout', 'text': '1\n'}),
                       _cell('plot()', _shown({'image/png': _png(640, 480), 'text/plain': '<Figure>'})),
+                      _cell('display(button)', _shown({'application/vnd.jupyter.widget-view+json': {'model_id': 'x'},
+                                                       'text/plain': 'An upload button appears here in Jupyter.'})),
                       _cell("RESULTS = record_results('x', acc=0.75, n=74, arch='lite0')\nRESULTS",
                             _recorded({'acc': '0.75', 'n': '74', 'arch': 'lite0'}, {'acc': 0.75, 'n': 74, 'arch': 'lite0'}))]}
     assert rendered_problems(good) == [], rendered_problems(good)
@@ -127,7 +132,9 @@ def self_test():
         'empty html div': ([_cell('learn.lr_find()', _shown({'text/html': '<div></div>', 'text/markdown': '```html\n<div></div>\n```',
                                                                 'text/plain': '<div></div>'}))], 'empty output'),
         'empty stream': ([_cell('f()', {'output_type': 'stream', 'name': 'stdout', 'text': '\n'})], 'empty stdout'),
-        'widget': ([_cell('w', _shown({'application/vnd.jupyter.widget-view+json': {'model_id': 'x'}, 'text/plain': 'W'}))], 'widget'),
+        'widget shown as its repr': ([_cell('w', _shown({'application/vnd.jupyter.widget-view+json': {'model_id': 'x'},
+                                                         'text/plain': "VBox(children=(Label(value='Upload'),))"}))], 'widget'),
+        'widget with no text': ([_cell('w', _shown({'application/vnd.jupyter.widget-view+json': {'model_id': 'x'}}))], 'widget'),
         'small figure': ([_cell('plot()', _shown({'image/png': _png(300, 300), 'text/plain': '<Figure>'}))], '300x300'),
         'figure shown small': ([_cell('plot()', {**_shown({'image/png': _png(900, 900)}), 'metadata': {'image/png': {'width': 200}}})], 'under'),
     }
