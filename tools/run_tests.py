@@ -108,10 +108,10 @@ def test_notebook(nb, threads, extra_env=None, label=''):
     ok = r.returncode == 0 and 'Success' in r.stdout
     detail = (r.stdout + r.stderr)[-6000:]
     if ok and not extra_env and (missed := results_problems(nb, results_dir)): ok, detail = False, missed
-    # what the learner sees: the executed copy's rendered outputs (lessons only; the copy must be from this run)
-    seen = ROOT/'_runs'/'executed'/(label.strip(' ()') or 'default')/f'{nb.stem}.ipynb'
-    if ok and nb.parent.name == 'lessons' and seen.exists() and seen.stat().st_mtime >= t0 and \
-            (bad := rendered_problems(json.loads(seen.read_text()))): ok, detail = False, f"{seen.relative_to(ROOT)}: " + '; '.join(bad)
+    # what the learner sees: the rendered outputs of the executed copies this run saved (_runs/executed/<label>/), lessons only
+    seen = [p for p in (ROOT/'_runs'/'executed').glob(f'*/{nb.stem}.ipynb') if p.stat().st_mtime >= t0]
+    if ok and nb.parent.name == 'lessons' and (bad := [f"{p.relative_to(ROOT)}: {pr}" for p in seen for pr in rendered_problems(json.loads(p.read_text()))]):
+        ok, detail = False, '; '.join(bad)
     shutil.rmtree(results_dir, ignore_errors=True)
     record(f"nbdev-test {nb.relative_to(ROOT)}{label}", ok, t0, detail)
 
