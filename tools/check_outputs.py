@@ -23,7 +23,7 @@ MACHINE_PATH = re.compile(r'(?<![\w.])/(root|home|work|tmp|Users)/')
 RESULTS_MIME = 'application/vnd.transfervision.results+json'   # what record_results recorded, beside the table it shows
 MIN_PX = (320, 160)    # smallest width and height (pixels) of a figure a learner can read
 NAN_CELL = re.compile(r'<td[^>]*>\s*(NaN|nan|None|&lt;NA&gt;|<NA>|NaT)\s*</td>')
-ROW = re.compile(r'<tr>\s*<th[^>]*>(.*?)</th>\s*<td[^>]*>(.*?)</td>\s*</tr>', re.S)
+ROW = re.compile(r'<tr>\s*<th[^>]*>([^<]*)</th>\s*<td[^>]*>([^<]*)</td>\s*</tr>')
 WIDGET_REPR = re.compile(r'^[A-Za-z_][\w.]*\(')   # e.g. VBox(children=...
 TAGS, STYLE = re.compile(r'<[^>]+>'), re.compile(r'<style.*?</style>', re.S)
 
@@ -103,7 +103,9 @@ def _cell(src: str, *outputs) -> dict: return {'cell_type': 'code', 'source': sr
 def _shown(data: dict, t: str = 'display_data') -> dict: return {'output_type': t, 'data': data, 'metadata': {}}
 def _table(rows: dict) -> str:
     body = ''.join(f'<tr>\n      <th>{k}</th>\n      <td>{v}</td>\n    </tr>' for k, v in rows.items())
-    return f'<table border="1" class="dataframe">\n  <tbody>\n    {body}\n  </tbody>\n</table>'
+    head = ('<thead>\n    <tr style="text-align: right;">\n      <th></th>\n      <th>value</th>\n    </tr>\n    <tr>\n'
+            '      <th>lesson</th>\n      <th></th>\n    </tr>\n  </thead>')   # pandas' header, with the index's name
+    return f'<table border="1" class="dataframe">\n  {head}\n  <tbody>\n    {body}\n  </tbody>\n</table>'
 def _recorded(rows: dict, values: dict) -> dict:
     return _shown({'text/html': _table(rows), 'text/plain': 'value', RESULTS_MIME: {'lesson': 'x', 'values': values}},
                   'execute_result')
