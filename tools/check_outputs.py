@@ -68,8 +68,8 @@ def rendered_problems(nb: dict) -> list[str]:
                 if WIDGET_REPR.match(_text(data.get('text/plain', '')).strip() or 'X('):
                     out.append(f"cell {i} shows a widget that a saved notebook shows as empty or as its Python repr: "
                                f"display it with a text/plain line saying what appears there")
-            elif data and not any(k.startswith('image/') for k in data) and (
-                    not TAGS.sub('', STYLE.sub('', h)).strip() if 'text/html' in data else
+            elif data and not any(k.startswith('image/') for k in data) and (   # (a lone <style> is fastprogress' CSS, shown once)
+                    not STYLE.search(h) and not TAGS.sub('', h).strip() if 'text/html' in data else
                     _text(data.get('text/plain', '')).strip() in ('', '<IPython.core.display.HTML object>')):
                 out.append(f"cell {i} has an empty output (a finished progress bar?): run it inside `with learn.no_bar():`")
             if m := NAN_CELL.search(h): out.append(f"cell {i} shows {html.unescape(m.group(1))} in a table")
@@ -114,6 +114,8 @@ def self_test():
     "Each rule of `rendered_problems` fires on a notebook crafted to break it, and stays quiet on a good one."
     good = {'cells': [{'cell_type': 'markdown', 'source': '# x'},
                       _cell('print(1)', {'output_type': 'stream', 'name': 'stdout', 'text': '1\n'}),
+                      _cell('learn.fit(1)', _shown({'text/html': '\n<style>\n progress {}\n</style>\n',   # fastprogress' CSS
+                                                    'text/plain': '<IPython.core.display.HTML object>'})),
                       _cell('plot()', _shown({'image/png': _png(640, 480), 'text/plain': '<Figure>'})),
                       _cell('display(button)', _shown({'application/vnd.jupyter.widget-view+json': {'model_id': 'x'},
                                                        'text/plain': 'An upload button appears here in Jupyter.'})),
@@ -129,8 +131,8 @@ def self_test():
                                                     _shown({'text/plain': 'Empty DataFrame'}, 'execute_result'))], 'shows no recorded table'),
         'error output': ([_cell('1/0', {'output_type': 'error', 'ename': 'ZeroDivisionError', 'evalue': 'division by zero', 'traceback': []})], 'error'),
         'traceback printed': ([_cell('f()', {'output_type': 'stream', 'name': 'stderr', 'text': 'Traceback (most recent call last):\n'})], 'traceback'),
-        'empty progress bar': ([_cell('interp = I()', _shown({'text/html': '\n<style>\n progress {}\n</style>\n',
-                                                                'text/plain': '<IPython.core.display.HTML object>'}))], 'empty output'),
+        'empty progress bar': ([_cell('interp = I()', _shown({'text/html': [], 'text/plain': '<IPython.core.display.HTML object>'}))],
+                               'empty output'),
         'empty html div': ([_cell('learn.lr_find()', _shown({'text/html': '<div></div>', 'text/markdown': '```html\n<div></div>\n```',
                                                                 'text/plain': '<div></div>'}))], 'empty output'),
         'empty stream': ([_cell('f()', {'output_type': 'stream', 'name': 'stdout', 'text': '\n'})], 'empty stdout'),
