@@ -6,13 +6,14 @@
    Screenshot: _runs/jupyterlab.png.
 2. demo: the Gradio app of `transfervision demo` on 127.0.0.1 (a free port); a held-back image is uploaded through
    the page's file input and the label shown must be its class; a text file named .jpg must give a message and
-   no label. Screenshot: _runs/demo.png. The model is the one lesson 5 exported in test 1, or, if that test did
+   no label. Screenshot: _runs/demo.png; with `--figure`, also a small copy (700 px wide, 64 colours) for lesson 6 at
+   lessons/images/06_demo.png, the picture of the running demo that lesson shows (commit it when it changed). The model is the one lesson 5 exported in test 1, or, if that test did
    not get that far, one trained with `transfervision train doraemon_walle --budget test --epochs 1`.
 
 Every server binds 127.0.0.1 only, runs in its own process group and is stopped in `finally`. Each test prints
 PASS or FAIL; the script exits with 1 if any failed. Needs chromium and chromedriver on PATH
 (`apt-get install chromium chromium-driver`), selenium (`pip install selenium`), and TRANSFERVISION_DATA pointing at
-the offline samples. Usage: `python tools/browser_tests.py [--only demo|jupyterlab] [--keep]`.
+the offline samples. Usage: `python tools/browser_tests.py [--only demo|jupyterlab] [--keep] [--figure]`.
 """
 import argparse, os, secrets, shutil, signal, socket, subprocess, sys, tempfile, time, traceback
 from pathlib import Path
@@ -260,6 +261,7 @@ def test_demo(tmp, state):
         truth = img.name.split('.')[0]
         if label != truth: raise AssertionError(f"the page shows {label!r} for {img.name}, expected {truth!r}")
         RUNS.mkdir(exist_ok=True); drv.save_screenshot(str(RUNS/'demo.png'))
+        if state.get('figure'): state['figure_written'] = lesson_figure(RUNS/'demo.png', FIGURE)
         # A bad upload: a text file named .jpg must give a message and clear the label.
         bad = tmp/'notes.jpg'; bad.write_text('not an image')
         drv.get(base)
@@ -284,10 +286,24 @@ def test_demo(tmp, state):
         stop_server(proc)
 
 
+FIGURE = ROOT/'lessons'/'images'/'06_demo.png'
+
+def lesson_figure(screenshot: Path, dest: Path, width: int = 700, colours: int = 64) -> Path:
+    "A small copy of `screenshot` for a lesson: cropped to the page's content, `width` pixels wide, a `colours` palette."
+    from PIL import Image, ImageChops
+    im = Image.open(screenshot).convert('RGB')
+    bg = Image.new('RGB', im.size, im.getpixel((im.width - 1, im.height - 1)))
+    if box := ImageChops.difference(im, bg).getbbox(): im = im.crop((0, 0, im.width, min(im.height, box[3] + 20)))
+    im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    im.quantize(colours).save(dest, optimize=True)
+    return dest
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--only', choices=['demo', 'jupyterlab'], help='run one test only')
     ap.add_argument('--keep', action='store_true', help='keep the temporary folder (logs, notebook copies)')
+    ap.add_argument('--figure', action='store_true', help=f'write the demo screenshot, small, to {FIGURE.relative_to(ROOT)} for lesson 6')
     ap.add_argument('--model', default=None, help='exported model folder for the demo test (default: lesson 5\'s, else train one)')
     args = ap.parse_args()
     missing = [p for p in ('chromium', 'chromedriver') if not shutil.which(p)]
@@ -298,6 +314,7 @@ def main():
     t0 = time.time()
     tmp = Path(tempfile.mkdtemp(prefix='tv-browser-'))
     state = {'model_dir': Path(args.model)} if args.model else {}
+    state['figure'] = args.figure
     try:
         if args.only in (None, 'jupyterlab'): test_jupyterlab(tmp/'jlab', state)
         if args.only in (None, 'demo'): test_demo(tmp/'demo', state)
@@ -306,6 +323,7 @@ def main():
         else: shutil.rmtree(tmp, ignore_errors=True)
     failed = [r for r in results if not r[1]]
     print(f"\nbrowser tests: {time.time() - t0:.0f} s; " + '; '.join(f"{k} {v} s" for k, v in state.get('jlab_timings', {}).items()))
+    if state.get('figure_written'): print(f"lesson 6's figure: {state['figure_written'].relative_to(ROOT)}")
     if failed: print("Failed:\n" + '\n'.join(f"  {r[0]}" for r in failed))
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     sys.exit(1 if failed else 0)

@@ -19,17 +19,19 @@
    size, so no lesson breaks only on a GPU or only in `full`. Executed copies, with their outputs, go to
    `_runs/executed/<cpu|gpu>/<name>.ipynb`;
 10. if they exist: `tools/browser_tests.py` (needs `chromium` and `chromedriver` on PATH, else it is
-   reported as skipped) and `tools/scale_test.py`.
+   reported as skipped) and `tools/scale_test.py` (after the notebooks, when nothing else runs).
 A step that changes files leaves the corrected files in place, so `git diff` shows the fix.
 The last line printed is `N passed, N failed`, with `, N skipped` when a check was skipped.
-SKIP_CHECKS="scale test,browser tests" skips checks by name (reported as skipped): `.ci/run` runs
-the scale test itself, after `make test`.
+SKIP_CHECKS="scale test,browser tests" skips checks by name (reported as skipped). `.ci/run` runs this
+script last, so its summary line is the last line of CI's log.
 """
 import os, sys, json, time, shutil, tempfile, subprocess, hashlib
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'tools'))
+from check_outputs import rendered_problems
 BIN = Path(sys.executable).parent
 results = []  # (name, ok, seconds, detail)
 skipped = []  # (name, why)
@@ -143,7 +145,10 @@ def test_notebook(nb, threads, extra_env=None, label='', fakegpu=False):
     ok = r.returncode == 0 and 'Success' in r.stdout
     detail = (r.stdout + r.stderr)[-6000:]
     if ok and not extra_env and not fakegpu and (missed := results_problems(nb, results_dir)): ok, detail = False, missed
-    # Checks of the rendered outputs of `executed` go here: problems = rendered_problems(executed)
+    # what the learner sees: the rendered outputs of the executed copy this run saved (lessons only)
+    if ok and nb.parent.name == 'lessons' and executed.exists() and executed.stat().st_mtime >= t0 and \
+            (bad := [f"{executed.relative_to(ROOT)}: {pr}" for pr in rendered_problems(json.loads(executed.read_text()))]):
+        ok, detail = False, '; '.join(bad)
     shutil.rmtree(results_dir, ignore_errors=True)
     record(name, ok, t0, detail)
 

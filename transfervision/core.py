@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['log', 'BUDGETS', 'Budget', 'default_device', 'has_gpu', 'pick_budget_name', 'env_overrides', 'get_budget',
-           'amp_settings', 'local_data_dir', 'download_dir', 'cache_dir', 'work_dir', 'runtime_platform', 'accelerator',
-           'env_report', 'keep_outputs_on_drive', 'seed_everything', 'file_sha256', 'atomic_write', 'OutputFileError',
-           'check_output_file', 'record_results']
+__all__ = ['log', 'BUDGETS', 'RESULTS_MIME', 'Budget', 'default_device', 'has_gpu', 'pick_budget_name', 'env_overrides',
+           'get_budget', 'amp_settings', 'local_data_dir', 'download_dir', 'cache_dir', 'work_dir', 'runtime_platform',
+           'accelerator', 'env_report', 'keep_outputs_on_drive', 'seed_everything', 'file_sha256', 'atomic_write',
+           'OutputFileError', 'check_output_file', 'Results', 'record_results']
 
 # %% ../nbs/00_core.ipynb #717baf71
 class _PrintHandler(logging.Handler):
@@ -248,11 +248,29 @@ def check_output_file(path, ours: str | None = None, protect=(), force: bool = F
     return p
 
 # %% ../nbs/00_core.ipynb #1e3f73f8
-def record_results(lesson: str, **results):
+RESULTS_MIME = 'application/vnd.transfervision.results+json'   # the recorded values, beside the table that shows them
+
+def _plain(v):
+    "`v` as a JSON value, as shown and recorded: a tensor or numpy scalar becomes a number, a float keeps 4 significant digits."
+    v = v.item() if hasattr(v, 'item') else v
+    if isinstance(v, float): return float(f'{v:.4g}')
+    return v if isinstance(v, (int, str, bool, type(None))) else str(v)
+
+class Results(dict):
+    "The results a lesson recorded (name -> value): a dict that shows itself as a one-column table of those values."
+    def __init__(self, lesson: str, values: dict): super().__init__(values); self.lesson = lesson
+    def table(self):
+        import pandas as pd
+        return pd.DataFrame({'value': [str(v) for v in self.values()]}, index=pd.Index(list(self), name=self.lesson))
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        t = self.table()
+        return {'text/plain': t.to_string(), 'text/html': t.to_html(), RESULTS_MIME: {'lesson': self.lesson, 'values': dict(self)}}
+
+def record_results(lesson: str, **results) -> Results:
     "Show `results` (name=value) as a one-column table; also write them to `TRANSFERVISION_RESULTS`/`lesson`.json when set."
-    import json, pandas as pd
+    import json
+    plain = Results(lesson, {k: _plain(v) for k, v in results.items()})
     if out := os.environ.get('TRANSFERVISION_RESULTS'):
         Path(out).mkdir(parents=True, exist_ok=True)
-        plain = {k: (v.item() if hasattr(v, 'item') else v) for k, v in results.items()}
-        (Path(out)/f'{lesson}.json').write_text(json.dumps(plain, indent=1, default=str))
-    return pd.DataFrame({'value': pd.Series(list(results.values()), dtype=object)}, index=pd.Index(list(results), name=lesson))  # ints stay ints
+        (Path(out)/f'{lesson}.json').write_text(json.dumps(plain, indent=1))
+    return plain

@@ -49,11 +49,26 @@ def top_losses_table(interp, k: int = 9) -> pd.DataFrame:
                              loss=losses.numpy()))
 
 # %% ../nbs/07_interpret.ipynb #527a220a
-def plot_top_losses(interp, k: int = 9, **kwargs):
-    "fastai's top-losses grid for the `k` worst images (titles: predicted/actual/loss/probability); returns the figure."
+def plot_top_losses(interp, k: int = 9, nrows: int | None = None, ncols: int | None = None, width: int = 32, **kwargs):
+    "fastai's top-losses grid for the `k` worst images, titled on three lines that fit: predicted (its probability), actual (its probability), loss. Returns the figure."
+    import math, textwrap
     k = min(k, len(interp.losses))
-    interp.plot_top_losses(k, **kwargs)
-    return plt.gcf()
+    if nrows is None and ncols is None: ncols = min(3, k)
+    if ncols is None: ncols = math.ceil(k / nrows)
+    nrows = math.ceil(k / ncols)
+    kwargs.setdefault('figsize', (3.4 * ncols, 3.9 * nrows))
+    with interp.learn.no_bar(): interp.plot_top_losses(k, nrows=nrows, ncols=ncols, **kwargs)
+    fig, t = plt.gcf(), top_losses_table(interp, k)
+    preds, targs = interp_preds(interp)
+    _, idx = interp.top_losses(k)
+    p_actual = preds[idx, targs[idx].long()].numpy()
+    wrap = lambda s: textwrap.fill(s, width)
+    for ax, row, pa in zip(fig.axes, t.itertuples(), p_actual):
+        ax.set_title(f"{wrap(f'predicted {row.predicted} ({row.probability:.2f})')}\n"
+                     f"{wrap(f'actual {row.actual} ({pa:.2f})')}\nloss {row.loss:.2f}", fontsize=9)
+    fig.suptitle(f'The {k} validation images with the highest loss', fontsize=11)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/07_interpret.ipynb #7b96f38b
 def pick_confused_classes(cm, max_classes: int = 30) -> list[int]:
