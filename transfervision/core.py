@@ -39,11 +39,12 @@ class Budget:
     per_class: int | None = None # images per class to use (None: all)
     arch: str = 'auto'           # architecture name from `transfervision.models.ARCHS`, or 'auto'
     cache_features: bool = False # the CLI trains the head on body features computed once (fast on a CPU)
+    views: int = 2               # cached features per training image: 1 as validation sees it, 2 also mirrored, more also augmented
     reason: str = ''             # why this budget was picked
 
     def __repr__(self):
         pc = 'all' if self.per_class is None else self.per_class
-        head = f"{self.epochs_cached} epochs on cached features" if self.cache_features else f"{self.epochs} frozen epochs"
+        head = f"{self.epochs_cached} epochs on cached features ({self.views} views)" if self.cache_features else f"{self.epochs} frozen epochs"
         return (f"Budget({self.name!r}: {self.size}px (presize {self.presize}), head {head}, then "
                 f"{self.epochs_unfrozen} unfrozen, bs={self.bs}, images/class={pc}, arch={self.arch!r})")
 
