@@ -72,11 +72,14 @@ def make_template(name, arch, size, presize, files, labels):
     seed_everything(42)
     return make_learner(dls, arch), b
 
-def extract(name, config, force=False):
+def extract(name, config, force=False, flip=True):
     "Pooled features (plain and mirrored) of every labelled sample of `name` for `config`, cached on disk."
     import torch
     arch, size, presize = parse_config(config)
     f = CACHE/f'{name}-{arch}-{size}-{presize}.pt'
+    nf = f.with_name(f.stem + '-noflip.pt')
+    if f.exists() and not force: return torch.load(f)
+    if not flip: f = nf
     if f.exists() and not force: return torch.load(f)
     files, labels, groups = labelled_samples(name)
     learn, _ = make_template(name, arch, size, presize, files, labels)
@@ -87,16 +90,18 @@ def extract(name, config, force=False):
     with torch.no_grad():
         for (xb,) in dl:
             xs.append(net(xb).float().as_subclass(torch.Tensor))
-            xfs.append(net(torch.flip(xb, dims=[-1])).float().as_subclass(torch.Tensor))
+            if flip: xfs.append(net(torch.flip(xb, dims=[-1])).float().as_subclass(torch.Tensor))
     secs = time.perf_counter() - t0
     vocab = sorted(set(labels))
-    d = dict(x=torch.cat(xs), xf=torch.cat(xfs), y=torch.tensor([vocab.index(l) for l in labels]), vocab=vocab,
+    d = dict(x=torch.cat(xs), xf=torch.cat(xfs) if flip else None, y=torch.tensor([vocab.index(l) for l in labels]), vocab=vocab,
              files=[str(p) for p in files], groups=groups, seconds=secs, arch=arch, size=size, presize=presize,
              threads=torch.get_num_threads(), load=os.getloadavg())
     CACHE.mkdir(parents=True, exist_ok=True)
     torch.save(d, f.with_suffix('.tmp')); os.replace(f.with_suffix('.tmp'), f)
-    print(f"extracted {name} {config}: {len(files)} images x 2 (plain, mirrored) in {secs:.0f} s "
-          f"({2 * len(files) / secs:.1f} images/s, load average {os.getloadavg()[0]:.1f})", flush=True)
+    passes = (1 + flip) * len(files)
+    d['passes'] = passes
+    print(f"extracted {name} {config}: {len(files)} images x {1 + flip} ({'plain, mirrored' if flip else 'plain'}) in {secs:.0f} s "
+          f"({passes / secs:.1f} images/s, load average {os.getloadavg()[0]:.1f})", flush=True)
     return d
 
 def stratified_folds(y, k, seed):
@@ -150,11 +155,13 @@ def cv_score(d, epochs, lr, views, folds=5, repeats=1, head='mlp'):
         for k in range(folds):
             tr, va = (fold != k).nonzero().flatten(), (fold == k).nonzero().flatten()
             xtr, ytr = d['x'][tr], y[tr]
-            if views >= 2: xtr, ytr = torch.cat([xtr, d['xf'][tr]]), torch.cat([ytr, ytr])
+            if views >= 2:
+                if d['xf'] is None: raise SystemExit(f"views={views} needs mirrored features: extract without --no-flip")
+                xtr, ytr = torch.cat([xtr, d['xf'][tr]]), torch.cat([ytr, ytr])
             net = fit_head(xtr, ytr, n_out, epochs, lr, seed=1000 * r + k, head=head)
             with torch.no_grad():
                 p = net(d['x'][va]).softmax(1)
-                pt = (p + net(d['xf'][va]).softmax(1)) / 2
+                pt = p if d['xf'] is None else (p + net(d['xf'][va]).softmax(1)) / 2
             for tta, q in ((0, p), (1, pt)):
                 ok = (q.argmax(1) == y[va])
                 accs[tta].append(ok.float().mean().item()); right[tta] += int(ok.sum())
@@ -181,7 +188,7 @@ def cmd_cv(args):
                             m, sd = statistics.mean(accs), statistics.stdev(accs) if len(accs) > 1 else 0.0
                             nv = n / len(accs)
                             # body seconds the CLI would spend: train images in `views` passes, valid in 1 (+1 with tta)
-                            per_img = d['seconds'] / (2 * len(d['y']))
+                            per_img = d['seconds'] / d.get('passes', 2 * len(d['y']))
                             body = per_img * len(d['y']) * ((1 - 1 / args.folds) * views + (1 / args.folds) * (1 + tta))
                             row = dict(name=name, config=config + ('' if args.head == 'mlp' else ' ' + args.head), views=views, tta=tta, epochs=epochs, lr=lr, mean=m, sd=sd,
                                        all=right / n, n=n // args.repeats, one=100 / nv, body=body, head=th)
@@ -199,7 +206,7 @@ def cmd_cv(args):
 
 def cmd_extract(args):
     for name in args.datasets.split(','):
-        for config in args.configs.split(','): extract(name, config, force=args.force)
+        for config in args.configs.split(','): extract(name, config, force=args.force, flip=not args.no_flip)
 
 def cmd_throughput(args):
     "Body-pass images/s per config, alternated on the same pets images, median over rounds."
@@ -255,6 +262,7 @@ def main(argv=None):
     ap.add_argument('--views', default='2'); ap.add_argument('--tta', default='0')
     ap.add_argument('--folds', type=int, default=5); ap.add_argument('--repeats', type=int, default=1)
     ap.add_argument('--md', default=None, help='append the rows as a markdown table to this file')
+    ap.add_argument('--no-flip', action='store_true', help='extract: plain views only (half the time; no views=2, no TTA)')
     ap.add_argument('--force', action='store_true'); ap.add_argument('--images', type=int, default=64)
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--head', default='mlp', choices=['mlp', 'linear'], help="the head: fastai's default, or lin_ftrs=[]")
