@@ -40,8 +40,8 @@ def presize_for(size):
     "The presize the cpu budget pairs with `size` (224 -> 256: a centre crop of 7/8 of the resized image)."
     return int(round(size * 8 / 7 / 8) * 8)
 
-def labelled_samples(name):
-    "(files, labels, group) of every labelled sample: group 'test' for an official held-out test image, else 'train'."
+def labelled_samples(name, max_per_class=None):
+    "(files, labels, group) of every labelled sample (or a seeded `max_per_class` of each class): group 'test' for an official held-out test image, else 'train'."
     from transfervision.data import DATASETS, get_dataset
     info = DATASETS[name]
     root = get_dataset(name, download=False)
@@ -52,6 +52,12 @@ def labelled_samples(name):
         t = list(info.test_files(root)); files += t; labels += [Path(f).name.split('.')[0] for f in t]; groups += ['test'] * len(t)
     if name == 'stanford_cars':
         t = list(info.test_files(root)); files += t; labels += [info.label(f) for f in t]; groups += ['test'] * len(t)
+    if max_per_class:
+        import random
+        rng, keep, by = random.Random(0), [], {}
+        for i, l in enumerate(labels): by.setdefault(l, []).append(i)
+        for l in sorted(by): keep += by[l] if len(by[l]) <= max_per_class else rng.sample(by[l], max_per_class)
+        keep.sort(); files, labels, groups = [files[i] for i in keep], [labels[i] for i in keep], [groups[i] for i in keep]
     return files, labels, groups
 
 def body_net(learn):
@@ -72,16 +78,16 @@ def make_template(name, arch, size, presize, files, labels):
     seed_everything(42)
     return make_learner(dls, arch), b
 
-def extract(name, config, force=False, flip=True):
+def extract(name, config, force=False, flip=True, max_per_class=None):
     "Pooled features (plain and mirrored) of every labelled sample of `name` for `config`, cached on disk."
     import torch
     arch, size, presize = parse_config(config)
-    f = CACHE/f'{name}-{arch}-{size}-{presize}.pt'
+    f = CACHE/f'{name}-{arch}-{size}-{presize}{f"-max{max_per_class}" if max_per_class else ""}.pt'
     nf = f.with_name(f.stem + '-noflip.pt')
     if f.exists() and not force: return torch.load(f)
     if not flip: f = nf
     if f.exists() and not force: return torch.load(f)
-    files, labels, groups = labelled_samples(name)
+    files, labels, groups = labelled_samples(name, max_per_class)
     learn, _ = make_template(name, arch, size, presize, files, labels)
     net = body_net(learn)
     dl = learn.dls.test_dl(files, bs=32)
@@ -176,7 +182,7 @@ def cmd_cv(args):
           f"{'n':>6}{'1 img':>7}{'body s':>8}{'head s':>7}", flush=True)
     for name in args.datasets.split(','):
         for config in args.configs.split(','):
-            d = extract(name, config)
+            d = extract(name, config, flip=not args.no_flip, max_per_class=args.max_per_class)
             for views in map(int, args.views.split(',')):
                 for epochs in map(int, args.epochs.split(',')):
                     for lr in map(float, args.lrs.split(',')):
@@ -206,7 +212,7 @@ def cmd_cv(args):
 
 def cmd_extract(args):
     for name in args.datasets.split(','):
-        for config in args.configs.split(','): extract(name, config, force=args.force, flip=not args.no_flip)
+        for config in args.configs.split(','): extract(name, config, force=args.force, flip=not args.no_flip, max_per_class=args.max_per_class)
 
 def cmd_throughput(args):
     "Body-pass images/s per config, alternated on the same pets images, median over rounds."
@@ -237,7 +243,7 @@ def cmd_cars_test(args):
     import torch
     torch.set_num_threads(1)
     for config in args.configs.split(','):
-        d = extract('stanford_cars', config)
+        d = extract('stanford_cars', config, flip=not args.no_flip)
         tr = torch.tensor([g == 'train' for g in d['groups']]); te = ~tr
         for views in map(int, args.views.split(',')):
             for tta in map(int, args.tta.split(',')):
@@ -263,6 +269,7 @@ def main(argv=None):
     ap.add_argument('--folds', type=int, default=5); ap.add_argument('--repeats', type=int, default=1)
     ap.add_argument('--md', default=None, help='append the rows as a markdown table to this file')
     ap.add_argument('--no-flip', action='store_true', help='extract: plain views only (half the time; no views=2, no TTA)')
+    ap.add_argument('--max-per-class', type=int, default=None, help='a seeded sample of at most this many per class (default: all)')
     ap.add_argument('--force', action='store_true'); ap.add_argument('--images', type=int, default=64)
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--head', default='mlp', choices=['mlp', 'linear'], help="the head: fastai's default, or lin_ftrs=[]")

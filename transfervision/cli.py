@@ -211,7 +211,7 @@ def _cmd_train(args) -> int:
         unfrozen = max(unfrozen, u) if args.unfrozen is None else args.unfrozen
         say(f"Time budget {args.time:.0f} s: this machine runs {ips:.1f} images/s through Lite0 at 224 px, so "
             f"{fields['arch']} at {fields['size']} px, {fields['views']} view(s) per image"
-            f"{', then 1 unfrozen epoch if it helps' if unfrozen else ''}: about {predicted:.0f} s expected")
+            f"{f', then {unfrozen} unfrozen epoch(s) if they help' if unfrozen else ''}: about {predicted:.0f} s expected")
         if (fields['arch'], fields['size']) != (learn.model_config['arch'], budget.size):
             budget = replace(budget, **fields)
             with warnings.catch_warnings():
@@ -220,6 +220,7 @@ def _cmd_train(args) -> int:
             seed_everything(args.seed)
             learn = make_learner(dls, arch=budget.arch)
         else: budget = replace(budget, views=fields['views'])
+    budget = replace(budget, epochs_unfrozen=unfrozen)   # what this command runs after the head (the course's presets say 1)
     say(f"Training on {name}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation images, "
         f"{len(dls.vocab)} classes; {budget}")
     cbs = [] if args.quiet else [EpochLine('head')]

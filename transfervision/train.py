@@ -109,7 +109,13 @@ def train_head_cached(learn, epochs: int, lr: float | None = None, views: int = 
     small.fit_one_cycle(epochs, lr, cbs=cbs, **kwargs)
     for k in ('values', 'losses', 'lrs', 'iters', 'hps', 'metric_names'):   # learn.recorder shows this run, as after train_head
         if hasattr(small.recorder, k): setattr(learn.recorder, k, getattr(small.recorder, k))
-    with small.no_bar(): preds, targs = small.get_preds()   # the validation images, from their cached features: no body pass
+    # the validation images' predictions from their cached features (no body pass); computed here rather than with
+    # small.get_preds(), whose new DataLoader would draw from the global random state and change later runs
+    (vx, targs), was = small.dls.valid_ds.tensors, small.model.training
+    dev = next(small.model.parameters()).device
+    small.model.eval()
+    with torch.no_grad(): preds = torch.cat([small.model(vx[i:i + 1024].to(dev)).softmax(1).cpu() for i in range(0, len(vx), 1024)])
+    small.model.train(was)
     learn.cached_head = dict(small.cached_features, fit_s=time.perf_counter() - t1, valid_preds=(preds, targs),
                              valid_acc=(preds.argmax(1) == targs).float().mean().item())
     log.info(f"train_head_cached: head {learn.cached_head['fit_s']:.1f} s for {epochs} epochs")
