@@ -243,7 +243,6 @@ def _cmd_train(args) -> int:
           f"{' on cached features' if budget.cache_features else ''}"
           f"{'' if stage is None else (' and ' + str(unfrozen) + ' unfrozen epoch(s)' if stage['kept'] else ' (unfrozen stage not kept)')}"
           f"; model written to {out}")
-    if stage is not None: say(stage['reason'])
     say(f"took {took:.0f} s" + (f" (asked for {args.time:.0f} s)" if args.time is not None else ''))
     return 0
 
