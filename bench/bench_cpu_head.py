@@ -15,13 +15,13 @@ choosing channels-last on a CPU).
 """
 import argparse, os, sys, time, warnings
 
-# Per dataset: what differs from the cpu budget (224 px, Lite0, the head's epochs_cached): all sample images, and
-# cars at 224 px (its cpu budget uses 128 px to keep lesson 4's live training short).
+# Per dataset: what differs from the cpu budget (backbone, size, views and head epochs as BUDGETS['cpu'] says): all
+# sample images for pets and cars. The cross-validated choice of that budget is bench/bench_cv.py (bench/RESULTS.md).
 SETTINGS = {
     'pets': dict(per_class=None),
     'rock_paper_scissors': dict(),
     'doraemon_walle': dict(),
-    'stanford_cars': dict(size=224, presize=256, per_class=None),
+    'stanford_cars': dict(per_class=None),
 }
 PLAIN_LR, CACHED_LR = 3e-3, 3e-3
 
@@ -61,12 +61,12 @@ def run_one(name, quick):
     seed_everything(42)
     learn = make_learner(dls, budget.arch)
     t = time.perf_counter()
-    with learn.no_bar(), learn.no_logging(): train_head_cached(learn, epochs, lr=CACHED_LR, views=2)
+    with learn.no_bar(), learn.no_logging(): train_head_cached(learn, epochs, lr=CACHED_LR, views=budget.views)
     t_ours = time.perf_counter() - t
     with learn.no_bar(): ours = (float(learn.validate()[2]), test_accuracy(learn, files, labels))
 
-    # one live epoch costs about a body pass over train + valid images: the cached run did 2 x train + valid
-    per_img = learn.cached_head['extract_s'] / (2 * n_tr + n_va)
+    # one live epoch costs about a body pass over train + valid images: the cached run did views x train + valid
+    per_img = learn.cached_head['extract_s'] / (budget.views * n_tr + n_va)
     n_plain = max(1, round(t_ours / (per_img * (n_tr + n_va))))
     seed_everything(42)
     plain = make_learner(dls, budget.arch)

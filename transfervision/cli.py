@@ -14,8 +14,9 @@ from .core import log
 warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
 
 # %% auto #0
-__all__ = ['PREDICTIONS_HEADER', 'FOLDER_RULES', 'CLIError', 'positive_int', 'positive_float', 'writable_folder', 'output_folder',
-           'training_folder_classes', 'EpochLine', 'make_parser', 'main']
+__all__ = ['TIME_LADDER', 'UNFROZEN_COST', 'PREDICTIONS_HEADER', 'FOLDER_RULES', 'CLIError', 'positive_int', 'positive_float',
+           'duration', 'writable_folder', 'output_folder', 'training_folder_classes', 'EpochLine', 'rung_cost',
+           'plan_for_time', 'body_speed', 'make_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #ba808725
 class CLIError(Exception):
@@ -37,6 +38,16 @@ def positive_float(text: str) -> float:
     try: v = float(text)
     except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(v) or v <= 0: raise argparse.ArgumentTypeError(f"{text} is not a finite positive number (try 1e-3)")
+    return v
+
+# %% ../nbs/09_cli.ipynb #9630b71d
+def duration(text: str) -> float:
+    "argparse type: a time in seconds, as '90', '90s', '2m' or '1.5m'."
+    t = text.strip().lower()
+    scale = 60 if t.endswith('m') else 1
+    try: v = float(t.rstrip('ms')) * scale
+    except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not a time: use seconds (90) or minutes (2m)") from None
+    if not math.isfinite(v) or v <= 0: raise argparse.ArgumentTypeError(f"{text} is not a positive time (try 90 or 2m)")
     return v
 
 # %% ../nbs/09_cli.ipynb #7acfac0f
@@ -171,12 +182,55 @@ def _enough_for_a_batch(make, budget, say):
         dls = make(budget)
     return dls, budget
 
+# %% ../nbs/09_cli.ipynb #71b39d93
+# Cheapest first, each rung at least as accurate as the one before in bench/RESULTS.md: the budget fields it sets, and the cost of one image through the body (decode, resize and
+# forward pass) relative to EfficientNet-Lite0 at 224 px, measured side by side on 2 cores (bench/bench_cv.py throughput).
+TIME_LADDER = [
+    (dict(arch='efficientnet_lite0', size=160, presize=184, views=1), 0.55),
+    (dict(arch='efficientnet_lite0', size=224, presize=256, views=1), 1.0),    # the cpu budget
+    (dict(arch='efficientnet_lite1', size=240, presize=272, views=2), 1.95),
+    (dict(arch='efficientnet_lite2', size=260, presize=296, views=2), 2.3),
+]
+UNFROZEN_COST = 3.5   # one unfrozen training step per image, in forward passes of the same body (forward + backward)
+
+def rung_cost(arch: str, size: int) -> float | None:
+    "The relative cost per image of `arch` at `size` from `TIME_LADDER`, or None when it is not a rung."
+    return next((c for f, c in TIME_LADDER if f['arch'] == arch and f['size'] == size), None)
+
+def plan_for_time(seconds: float, n_train: int, n_valid: int, ips: float, spent: float = 0.0, margin: float = 0.8,
+                  fixed_s: float = 5.0) -> tuple[dict, float, int]:
+    "The largest `TIME_LADDER` rung, and 0 or 1 unfrozen epochs, expected to finish within `seconds` (already `spent`); `ips`: images/s of Lite0 at 224 px here. Returns (fields, predicted seconds, unfrozen epochs)."
+    left = seconds * margin - spent - fixed_s
+    def cost(fields, c, unfrozen):
+        per = c / ips
+        t = per * (n_train * fields['views'] + n_valid)
+        return t + unfrozen * per * (UNFROZEN_COST * n_train + n_valid)
+    best = (TIME_LADDER[0][0], cost(*TIME_LADDER[0], 0), 0)
+    for fields, c in TIME_LADDER:
+        if cost(fields, c, 0) <= left: best = (fields, cost(fields, c, 0), 0)
+    if cost(best[0], rung_cost(best[0]['arch'], best[0]['size']), 1) <= left:
+        best = (best[0], cost(best[0], rung_cost(best[0]['arch'], best[0]['size']), 1), 1)
+    return best[0], best[1] + spent + fixed_s, best[2]
+
+# %% ../nbs/09_cli.ipynb #9bbfea2f
+def body_speed(learn, files, n: int = 16) -> float:
+    "Images per second of `learn`'s body (decode, resize, forward, as `pooled_features` runs it) on up to `n` of `files`, after a warm-up batch."
+    from transfervision.train import pooled_features
+    files = list(files)[:n + 4]
+    pooled_features(learn, learn.dls.test_dl(files[:4], with_labels=True))   # warm-up: first calls are slow
+    t = time.perf_counter()
+    pooled_features(learn, learn.dls.test_dl(files[4:] or files, with_labels=True))
+    return len(files[4:] or files) / (time.perf_counter() - t)
+
 # %% ../nbs/09_cli.ipynb #8ee61014
 def _cmd_train(args) -> int:
+    from dataclasses import replace
     from transfervision.core import seed_everything
     from transfervision.models import make_learner
     from transfervision.inference import export_model
     from transfervision import train
+    start = time.perf_counter()
+    if args.unfrozen is not None and args.unfrozen < 0: raise CLIError(f"--unfrozen {args.unfrozen}: use 0 (head only) or more epochs")
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     out = writable_folder(args.out)              # checked before minutes of training, not after
     seed_everything(args.seed)
@@ -189,19 +243,51 @@ def _cmd_train(args) -> int:
         print(f"transfervision: skipped {len(skipped)} unusable image(s): "
               + '; '.join(f"{Path(p).name} ({why})" for p, why in zip(skipped.path, skipped.problem)), file=sys.stderr)
     for note in getattr(dls, 'notes', []): print(f"transfervision: warning: {note}", file=sys.stderr)
+    learn = make_learner(dls, arch=args.arch or budget.arch, path=getattr(args, 'work', None))   # scratch files: not in the working directory
+    unfrozen = args.unfrozen or 0
+    if args.time is not None:
+        arch = learn.model_config['arch']
+        c = rung_cost(arch, budget.size)
+        if c is None:   # the budget's network is not a rung: time Lite0 at 224 px instead
+            b0 = replace(budget, **TIME_LADDER[1][0]); learn = make_learner(make(b0), b0.arch, path=getattr(args, 'work', None)); c = 1.0
+        ips = body_speed(learn, dls.train_ds.items) * c
+        fields, predicted, u = plan_for_time(args.time, len(dls.train_ds), len(dls.valid_ds), ips, spent=time.perf_counter() - start)
+        unfrozen = max(unfrozen, u) if args.unfrozen is None else args.unfrozen
+        say(f"Time budget {args.time:.0f} s: this machine runs {ips:.1f} images/s through Lite0 at 224 px, so "
+            f"{fields['arch']} at {fields['size']} px, {fields['views']} view(s) per image"
+            f"{f', then {unfrozen} unfrozen epoch(s) if they help' if unfrozen else ''}: about {predicted:.0f} s expected")
+        if (fields['arch'], fields['size']) != (learn.model_config['arch'], budget.size):
+            budget = replace(budget, **fields)
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', UserWarning)
+                dls, budget = _enough_for_a_batch(make, budget, lambda *a: None)
+            seed_everything(args.seed)
+            learn = make_learner(dls, arch=budget.arch, path=getattr(args, 'work', None))
+        else: budget = replace(budget, views=fields['views'])
+    budget = replace(budget, epochs_unfrozen=unfrozen)   # what this command runs after the head (the course's presets say 1)
     say(f"Training on {name}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation images, "
         f"{len(dls.vocab)} classes; {budget}")
-    learn = make_learner(dls, arch=args.arch or budget.arch, path=getattr(args, 'work', None))   # scratch files: not in the working directory
     cbs = [] if args.quiet else [EpochLine('head')]
     with learn.no_bar(), learn.no_logging():
         epochs = budget.epochs_cached if budget.cache_features else budget.epochs
-        if budget.cache_features: train.train_head_cached(learn, epochs, lr=args.lr, cbs=cbs)
-        else: train.train_head(learn, epochs, lr=args.lr, cbs=cbs)
-        preds, targs = learn.get_preds()
-    acc = (preds.argmax(1) == targs).float().mean().item()
+        if budget.cache_features:
+            train.train_head_cached(learn, epochs, lr=args.lr, views=budget.views, cbs=cbs)
+            preds, targs = learn.cached_head['valid_preds']   # from the cached features: no second pass over the images
+        else:
+            train.train_head(learn, epochs, lr=args.lr, cbs=cbs)
+            preds, targs = learn.get_preds()
+        acc = (preds.argmax(1) == targs).float().mean().item()
+        stage = None
+        if unfrozen:
+            stage = train.unfrozen_if_better(learn, unfrozen, before=(preds, targs), cbs=[] if args.quiet else [EpochLine('unfrozen')])
+            acc = stage['acc']
     export_model(learn, out)
+    took = time.perf_counter() - start
     print(f"accuracy {acc:.1%} on {len(targs)} validation images after {epochs} epoch(s) of head training"
-          f"{' on cached features' if budget.cache_features else ''}; model written to {out}")
+          f"{' on cached features' if budget.cache_features else ''}"
+          f"{'' if stage is None else (' and ' + str(unfrozen) + ' unfrozen epoch(s)' if stage['kept'] else ' (unfrozen stage not kept)')}"
+          f"; model written to {out}")
+    say(f"took {took:.0f} s" + (f" (asked for {args.time:.0f} s)" if args.time is not None else ''))
     return 0
 
 # %% ../nbs/09_cli.ipynb #5585c198
@@ -290,6 +376,10 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument('--bs', type=positive_int, default=None, help="batch size (default: the budget's)")
     s.add_argument('--per-class', type=positive_int, default=None,
                    help="images per class to train on (default: all of a folder's; the budget's for a course dataset)")
+    s.add_argument('--time', type=duration, default=None,
+                   help="finish within this time on this machine: seconds (90) or minutes (2m); picks the backbone, size and views")
+    s.add_argument('--unfrozen', type=int, default=None,
+                   help="epochs of the whole network after the head, kept only if validation improves beyond noise (default 0; with --time: 1 if it fits)")
     s.add_argument('--seed', type=int, default=42, help='random seed (default 42)')
     s.add_argument('--quiet', action='store_true', help='print only the result line')
     s.set_defaults(func=_cmd_train_in_out)

@@ -185,7 +185,7 @@ DATASETS = {d.name: d for d in [
         markers=('names.csv', 'car_data/train', 'car_data/test'), items=cars_items, label=cars_label,
         test_files=cars_test_files, class_ids=cars_class_ids,
         kaggle='jutrera/stanford-car-dataset-by-classes-folder', fix_layout=fix_cars_layout,
-        budgets={'full': dict(epochs=8, epochs_unfrozen=4), 'cpu': dict(per_class=8, size=128, presize=160, epochs=2),
+        budgets={'full': dict(epochs=8, epochs_unfrozen=4), 'cpu': dict(per_class=8, epochs=2),
                  'test': dict(per_class=4, epochs=2)}),
 ]}
 

