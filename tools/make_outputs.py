@@ -12,7 +12,7 @@ laptop: the `cpu` budget (override with TRANSFERVISION_BUDGET), one lesson at a 
 - the notebook is cleaned with nbdev-clean, as every committed notebook is.
 A lesson that stops with an error is left untouched and reported; the exit status is then 1.
 """
-import os, sys, hashlib, subprocess
+import os, re, sys, hashlib, subprocess
 from pathlib import Path
 import nbformat
 
@@ -23,8 +23,12 @@ def source_sha(source: str) -> str:
     "The stamp of a code cell: the first 16 hex digits of the SHA-256 of its source."
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
+# Where Python says a warning came from, in a notebook: a kernel's temporary file (`/tmp/ipykernel_1992/4049693441.py:1: `)
+KERNEL_FILE = re.compile(r'/tmp/ipykernel_\d+/\d+\.py:\d+: ')
+
 def scrub(text: str) -> str:
-    "Replace machine-specific paths in `text`."
+    "Replace machine-specific paths in `text`; drop the kernel's temporary file name in front of a warning."
+    text = KERNEL_FILE.sub('', text)
     subs = [(str(ROOT), '.'), (str(ROOT.resolve()), '.')]
     if os.environ.get('TRANSFERVISION_DATA'):
         subs.append((str(Path(os.environ['TRANSFERVISION_DATA']).resolve()), '$TRANSFERVISION_DATA'))

@@ -13,7 +13,7 @@ maps `cuda` device arguments onto the emulated device in the calling thread and 
 (modes are thread-local); `enter_thread()` does it in a thread that was already running.
 """
 from __future__ import annotations
-import os, re, sys, types, hashlib, threading, warnings
+import os, re, types, hashlib, threading, warnings
 from pathlib import Path
 from types import SimpleNamespace
 
