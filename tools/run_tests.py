@@ -137,8 +137,11 @@ def test_notebook(nb, threads, extra_env=None, label='', fakegpu=False):
     if name in SKIP: return skip(name, 'named in SKIP_CHECKS')
     t0 = time.time()
     results_dir = tempfile.mkdtemp(prefix='tv-results-')
+    # each run writes its models and copied images in a folder of its own: a lesson's CPU and emulated-GPU runs go
+    # on at the same time, and lesson 5 moves files in its folder (they raced in ./_out)
+    out_dir = tempfile.mkdtemp(prefix=f'tv-out-{nb.stem}-')
     env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads),
-           'TRANSFERVISION_RESULTS': results_dir, **(extra_env or {})}
+           'TRANSFERVISION_RESULTS': results_dir, 'TRANSFERVISION_OUT': out_dir, **(extra_env or {})}
     executed = EXECUTED/('gpu' if fakegpu else 'cpu')/f'{nb.stem}.ipynb'
     # --flags cuda: `#| cuda` cells run too (at the test budget they are CPU-sized).
     cmd = [str(BIN/'python'), 'tools/exec_notebook.py', str(nb), '--flags', 'cuda', '--save', str(executed)]
@@ -150,7 +153,7 @@ def test_notebook(nb, threads, extra_env=None, label='', fakegpu=False):
     if ok and nb.parent.name == 'lessons' and executed.exists() and executed.stat().st_mtime >= t0 and \
             (bad := [f"{executed.relative_to(ROOT)}: {pr}" for pr in rendered_problems(json.loads(executed.read_text()))]):
         ok, detail = False, '; '.join(bad)
-    shutil.rmtree(results_dir, ignore_errors=True)
+    shutil.rmtree(results_dir, ignore_errors=True); shutil.rmtree(out_dir, ignore_errors=True)
     record(name, ok, t0, detail)
 
 def main():
