@@ -9,7 +9,7 @@ Fails, naming the lesson and what to do, when
 - a lesson is committed without any outputs;
 - what a learner sees is wrong (`rendered_problems`, also applied by tools/run_tests.py to every notebook it
   executes): a NaN/None in a shown table, a `record_results` table whose values are not the recorded ones, an error
-  or traceback, an empty widget/progress-bar output, a figure under 320x140 pixels.
+  or traceback, an empty widget/progress-bar output, a figure under 320x160 pixels.
 `python tools/check_outputs.py --self-test` shows that each of those rules can fail (main runs it first).
 """
 import re, sys, json, html, math, base64
@@ -21,7 +21,7 @@ from make_outputs import ROOT, source_sha
 MAX_BYTES = int(2.5 * 2**20)
 MACHINE_PATH = re.compile(r'(?<![\w.])/(root|home|work|tmp|Users)/')
 RESULTS_MIME = 'application/vnd.transfervision.results+json'   # what record_results recorded, beside the table it shows
-MIN_PX = (320, 140)    # smallest width and height (pixels) of a figure a learner can read (a one-row strip of 4 image tiles across 8 inches is 154 px tall and readable)
+MIN_PX = (320, 160)    # smallest width and height (pixels) of a figure a learner can read (a strip of image tiles: 3 across 7.5 inches, not 4 across 8)
 NAN_CELL = re.compile(r'<td[^>]*>\s*(NaN|nan|None|&lt;NA&gt;|<NA>|NaT)\s*</td>')
 ROW = re.compile(r'<tr>\s*<th[^>]*>([^<]*)</th>\s*<td[^>]*>([^<]*)</td>\s*</tr>')
 WIDGET_REPR = re.compile(r'^[A-Za-z_][\w.]*\(')   # e.g. VBox(children=...
@@ -46,6 +46,9 @@ def same_value(shown: str, recorded) -> bool:
         except ValueError: return False
     return shown == str(recorded)
 
+# what fastai's Recorder prints for an epoch when no ProgressCallback turns it into a table: [0, 0.57, 0.14, ..., '00:00']
+RAW_EPOCH = re.compile(r"(?m)^\[\d+, [-+\d.e]+(?:, [^\]]*)?, '\d\d:\d\d'\]$")
+
 def rendered_problems(nb: dict) -> list[str]:
     """What a learner would see wrong in the outputs of notebook `nb` (as a dict): a NaN/None in a shown table,
     a `record_results` table that does not show what it recorded, an error, an empty widget/progress output,
@@ -62,6 +65,9 @@ def rendered_problems(nb: dict) -> list[str]:
                 s = _text(o.get('text', ''))
                 if 'Traceback (most recent call last)' in s: out.append(f"cell {i} prints a traceback")
                 elif not s.strip(): out.append(f"cell {i} has an empty {o.get('name', 'stream')} output")
+                elif RAW_EPOCH.search(s):
+                    out.append(f"cell {i} prints an epoch as a bare list (fastai without its ProgressCallback, e.g. inside "
+                               f"`learn.no_bar()`): train outside no_bar() so the table with column names shows")
             if t not in ('display_data', 'execute_result'): continue
             h = _text(data.get('text/html', ''))
             if 'application/vnd.jupyter.widget-view+json' in data:   # saved without its state: only text/plain is seen
@@ -91,7 +97,7 @@ def rendered_problems(nb: dict) -> list[str]:
             for k, v in values.items():
                 if k not in shown: out.append(f"cell {i}: recorded {k} = {v!r} is not in the table it shows")
                 elif not same_value(shown[k], v): out.append(f"cell {i}: {k} shown as {shown[k]!r}, recorded as {v!r}")
-    return out
+    return list(dict.fromkeys(out))   # once per cell and problem (fastai prints one line per epoch)
 
 
 def _png(w: int, h: int) -> str:
@@ -124,6 +130,8 @@ def self_test():
     assert rendered_problems(good) == [], rendered_problems(good)
     bad = {  # rule -> a notebook that breaks it, and a word its message must contain
         'NaN in a table': ([_cell('df', _shown({'text/html': _table({'acc': 'NaN'})}, 'execute_result'))], 'NaN'),
+        'raw epoch list': ([_cell('learn.fit(1)', {'output_type': 'stream', 'name': 'stdout',
+                                                    'text': "[0, 0.57, 0.14, 0.04, 0.95, '00:00']\n"})], 'bare list'),
         'None in a table': ([_cell('df', _shown({'text/html': _table({'acc': 'None'})}, 'execute_result'))], 'None'),
         'shown != recorded': ([_cell("record_results('x', acc=0.75)", _recorded({'acc': '0.7'}, {'acc': 0.75}))], 'shown as'),
         'recorded, not shown': ([_cell("record_results('x', acc=0.75, n=3)", _recorded({'acc': '0.75'}, {'acc': 0.75, 'n': 3}))], 'not in the table'),

@@ -7,7 +7,8 @@ Like `nbdev-test`: IN_TEST=1, cells skipped by the project's `tst_flags` (pyproj
 folder, the repository root first on sys.path, the first failing cell stops the run and its traceback is
 printed. Unlike it: `--fakegpu` activates tools/fakegpu in the thread that runs the cells (execnb runs them on
 its own event-loop thread, and the mapping of `cuda` is thread-local), and `--save` writes the executed notebook
-with its outputs (also when a cell failed: the outputs up to it). Prints `Success.` and exits 0 when every cell ran.
+with its outputs (also when a cell failed: the outputs up to it) and each cell's seconds in its metadata
+(`transfervision_seconds`; `python tools/runs_summary.py --cells` lists the slowest). Prints `Success.` and exits 0 when every cell ran.
 """
 import argparse, os, signal, sys, time, traceback
 from pathlib import Path
@@ -51,10 +52,12 @@ def main(argv=None):
         outs = k.run(setup)
         errs = [o for o in outs if o.get('output_type') == 'error']
         if errs: print('could not activate the emulated GPU:', *errs[0].get('traceback', []), sep='\n'); return 1
-    ok = True
+    ok, started = True, {}
+    def stamp(c): started[id(c)] = time.time()           # returns None: the cell runs
+    def timed(c): c.metadata['transfervision_seconds'] = round(time.time() - started.pop(id(c), time.time()), 1)
     try:
         with working_directory(fn.parent):
-            k.run_all(nb, exc_stop=True, preproc=skip, cell_timeout=timeout)
+            k.run_all(nb, exc_stop=True, preproc=lambda c: skip(c) or stamp(c), postproc=timed, cell_timeout=timeout)
     except BaseException:
         ok = False
         sys.stderr.write((k.prettytb(fname=fn) or traceback.format_exc()) + '\n')

@@ -20,13 +20,16 @@
    size, so no lesson breaks only on a GPU or only in `full`. Executed copies, with their outputs, go to
    `_runs/executed/<cpu|gpu>/<name>.ipynb`;
 10. if they exist: `tools/browser_tests.py` (needs `chromium` and `chromedriver` on PATH, else it is
-   reported as skipped) and `tools/scale_test.py` (after the notebooks, when nothing else runs).
+   reported as skipped) and `tools/scale_test.py`.
+Steps 1-2 run first, alone (they rewrite files the rest reads); everything after them shares one pool of two
+workers (one per core), the longest jobs first (`COST`), the emulated GPU's own tests before any notebook uses it:
+`.ci/run`, install included, must stay within 15 minutes on 2 cores.
 A step that changes files leaves the corrected files in place, so `git diff` shows the fix.
 The last line printed is `N passed, N failed`, with `, N skipped` when a check was skipped.
 SKIP_CHECKS="scale test,browser tests" skips checks by name (reported as skipped). `.ci/run` runs this
 script last, so its summary line is the last line of CI's log.
 """
-import os, sys, json, time, shutil, tempfile, subprocess, hashlib
+import os, sys, json, time, shutil, tempfile, subprocess, hashlib, threading
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
@@ -71,32 +74,40 @@ def check_cmd(name, cmd, timeout=None):
     except OSError as e: return record(name, False, t0, f"could not run {cmd[0]}: {e}")
     record(name, r.returncode == 0, t0, (r.stdout + r.stderr)[-4000:])
 
-def optional_checks():
-    "Checks other scripts add: each runs only if its script exists."
-    py = str(BIN/'python')
+def optional_checks() -> list:
+    "Checks other scripts add, as (cost, name, callable): each only if its script exists."
+    py, out = str(BIN/'python'), []
     if (ROOT/'tools'/'browser_tests.py').exists():
         missing = [c for c in ('chromium', 'chromedriver') if not shutil.which(c)]
         if 'browser tests' in SKIP: skip('browser tests', 'named in SKIP_CHECKS')
         elif missing: skip('browser tests', f"{' and '.join(missing)} not on PATH (apt-get install chromium chromium-driver)")
-        else: check_cmd('browser tests', [py, 'tools/browser_tests.py'])
-    if (ROOT/'tools'/'scale_test.py').exists(): check_cmd('scale test', [py, 'tools/scale_test.py'])
+        else: out.append((COST['browser tests'], 'browser tests', lambda: check_cmd('browser tests', [py, 'tools/browser_tests.py'])))
+    if (ROOT/'tools'/'scale_test.py').exists():
+        out.append((COST['scale test'], 'scale test', lambda: check_cmd('scale test', [py, 'tools/scale_test.py'])))
+    return out
 
 def notebooks():
     return sorted((ROOT/'lessons').glob('*.ipynb')) + sorted((ROOT/'nbs').glob('*.ipynb'))
 
 # The `full` budget's code path (architecture 'auto', all images, full epochs) at a size a CPU finishes in minutes.
 FULL_TINY = {'TRANSFERVISION_BUDGET': 'full',
-             'TRANSFERVISION_BUDGET_OVERRIDES': 'size=64,presize=80,per_class=4,epochs=2,epochs_cached=2,epochs_unfrozen=1,bs=16'}
+             'TRANSFERVISION_BUDGET_OVERRIDES': 'size=32,presize=40,per_class=4,epochs=2,epochs_cached=2,epochs_unfrozen=1,bs=16'}
+# 32 px: the smallest input an EfficientNet takes (five halvings leave one pixel); these runs check the code path on the
+# emulated GPU, not accuracy (no floors are checked), and the body's cost grows with the pixels
 # per_class=4, not 2: lesson 1 samples before its random split, and with 2 images a breed could land wholly in validation
 # The nbs/ notebooks that train (on the emulated GPU too). They name their budgets (get_budget(name='test', ...)), so
 # they run with their own sizes: FULL_TINY's overrides would shrink their data below what their accuracy asserts need.
 TRAINING_NBS = ('04_models', '05_train', '06_plain_pytorch', '07_interpret', '08_inference', '11_devices', '13_ddp')
 EXECUTED = ROOT/'_runs'/'executed'
-# Relative cost of a notebook's runs (seconds on the emulated GPU, measured on a busy machine: only the order
-# matters): the longest start first, so the two workers finish together. Others count as 0.
-SLOW = {'04_stanford_cars': 870, '05_train': 660, '02_rock_paper_scissors': 440, '08_inference': 390,
-        '03_doraemon_walle': 370, '06_plain_pytorch': 360, '05_your_own_images': 350, '01_pets': 310,
-        '13_ddp': 230, '07_interpret': 220, '11_devices': 160, '04_models': 160}
+# Seconds each job took in a run of this script on 2 idle cores (`python tools/runs_summary.py --cells` lists the notebook
+# runs of the last one): only the order matters, the longest start first so that the workers end together; others count 10.
+COST = {'cpu/04_stanford_cars': 600, 'gpu/04_stanford_cars': 280, 'cpu/01_pets': 280, 'cpu/01b_pets_inside': 225,
+        'cpu/02_rock_paper_scissors': 190, 'gpu/05_train': 150, 'cpu/09_cli': 110, 'browser tests': 100,
+        'gpu/01_pets': 95, 'cpu/03_doraemon_walle': 90, 'gpu/02_rock_paper_scissors': 80, 'gpu/01b_pets_inside': 75,
+        'scale test': 65, 'cpu/06_deploy': 60, 'gpu/03_doraemon_walle': 60, 'gpu/06_deploy': 60, 'gpu/04_models': 55,
+        'gpu/07_interpret': 50, 'gpu/08_inference': 50, 'cpu/10_demo': 50, 'every transfervision module imports in a fresh interpreter': 46,
+        'cpu/05_your_own_images': 40, 'gpu/13_ddp': 40, 'gpu/06_plain_pytorch': 40, 'gpu/05_your_own_images': 35,
+        'gpu/appendix_multi_gpu': 35, 'wheel installs beside another torch, keeps it, has what lessons import': 31}
 
 # Lessons that need more than FULL_TINY gives: with 3 classes, 4 images each leave no full batch of 16 (lesson 2).
 FULL_TINY_MORE = {'02_rock_paper_scissors': 'per_class=12'}
@@ -160,36 +171,44 @@ def main():
     os.environ.setdefault('MPLBACKEND', 'Agg')
     if not os.environ.get('TRANSFERVISION_DATA'):
         print("warning: TRANSFERVISION_DATA is not set; notebooks will try to download datasets.", flush=True)
-    nbglobs = ('nbs/*.ipynb', 'lessons/*.ipynb')
+    t_start = time.time()
+    py, nbglobs = str(BIN/'python'), ('nbs/*.ipynb', 'lessons/*.ipynb')
+    # first, alone: these two rewrite files that everything after them reads
     check_changes('package in sync with notebooks (nbdev-export)', [[str(BIN/'nbdev-export')]],
                   ('transfervision/**/*.py',), 'run nbdev-export and commit transfervision/')
     check_changes('notebooks clean (nbdev-clean)', [[str(BIN/'nbdev-clean')], [str(BIN/'nbdev-clean'), '--fname', 'lessons']],
                   nbglobs, 'run nbdev-clean (make export) and commit the notebooks')
-    check_cmd('README.md rendered from nbs/index.ipynb', [str(BIN/'python'), 'tools/readme.py', '--check'])
-    check_cmd('requirements accept Colab torch (tools/check_requirements.py)', [str(BIN/'python'), 'tools/check_requirements.py'])
-    check_cmd('one version everywhere (tools/check_version.py)', [str(BIN/'python'), 'tools/check_version.py'])
-    check_cmd('wheel installs beside another torch, keeps it, has what lessons import (tools/check_wheel.py)',
-              [str(BIN/'python'), 'tools/check_wheel.py'], timeout=900)
-    check_cmd('docs config and sidebar with the lessons (tools/check_docs.py)', [str(BIN/'python'), 'tools/check_docs.py'])
-    # pyflakes rules on the exported package; its [tool.ruff] config in pyproject.toml excludes _modidx.py.
-    check_cmd('ruff check --select F transfervision/', [str(BIN/'ruff'), 'check', '--select', 'F', '--no-cache', 'transfervision/'])
-    check_cmd('every transfervision module imports in a fresh interpreter (tools/check_package.py)',
-              [str(BIN/'python'), 'tools/check_package.py'])
-    check_cmd('actionlint .github/workflows', [str(BIN/'actionlint'), *map(str, sorted((ROOT/'.github'/'workflows').glob('*.y*ml')))])
-    check_cmd('lesson outputs made from the current code (tools/check_outputs.py)', [str(BIN/'python'), 'tools/check_outputs.py'])
-    # builds the emulated GPU's backend (cached afterwards) before the notebooks use it in parallel
-    check_cmd('emulated GPU (tools/fakegpu/test_fakegpu.py)', [str(BIN/'python'), 'tools/fakegpu/test_fakegpu.py'])
+    # then everything else, in one pool of `workers` (one per core), the longest first so that they end together
     workers = int(os.environ.get('TEST_WORKERS', min(2, os.cpu_count() or 1)))
     threads = max(1, (os.cpu_count() or 1) // workers)
-    t0 = time.time()
+    checks = [('README.md rendered from nbs/index.ipynb', [py, 'tools/readme.py', '--check']),
+              ('requirements accept Colab torch (tools/check_requirements.py)', [py, 'tools/check_requirements.py']),
+              ('one version everywhere (tools/check_version.py)', [py, 'tools/check_version.py']),
+              ('wheel installs beside another torch, keeps it, has what lessons import (tools/check_wheel.py)', [py, 'tools/check_wheel.py']),
+              ('docs config and sidebar with the lessons (tools/check_docs.py)', [py, 'tools/check_docs.py']),
+              # pyflakes rules on the exported package; its [tool.ruff] config in pyproject.toml excludes _modidx.py
+              ('ruff check --select F transfervision/', [str(BIN/'ruff'), 'check', '--select', 'F', '--no-cache', 'transfervision/']),
+              ('every transfervision module imports in a fresh interpreter (tools/check_package.py)', [py, 'tools/check_package.py']),
+              ('actionlint .github/workflows', [str(BIN/'actionlint'), *map(str, sorted((ROOT/'.github'/'workflows').glob('*.y*ml')))]),
+              ('lesson outputs made from the current code (tools/check_outputs.py)', [py, 'tools/check_outputs.py'])]
+    jobs = [(COST.get(name.split(' (')[0], 10), name, lambda n=name, c=cmd: check_cmd(n, c, timeout=900)) for name, cmd in checks]
     shutil.rmtree(EXECUTED, ignore_errors=True)
     # The training notebooks of nbs/ run once, on the emulated GPU: with the same budget and cells as on the CPU, that
-    # run is the CPU run plus the device checks (the CPU-only code paths run in the lessons' CPU runs). CI time: .ci/run <= 15 min.
-    jobs = [(nb, None, '', False) for nb in notebooks() if not (nb.parent.name == 'nbs' and nb.stem in TRAINING_NBS)] + gpu_jobs()
-    jobs.sort(key=lambda j: -SLOW.get(j[0].stem, 0))   # the longest first, so the two workers end together
-    with ThreadPoolExecutor(workers) as ex: list(ex.map(lambda j: test_notebook(j[0], threads, *j[1:]), jobs))
-    print(f"notebooks: {time.time() - t0:.0f} s wall with {workers} workers")
-    optional_checks()
+    # run is the CPU run plus the device checks (the CPU-only code paths run in the lessons' CPU runs).
+    runs = [(nb, None, '', False) for nb in notebooks() if not (nb.parent.name == 'nbs' and nb.stem in TRAINING_NBS)] + gpu_jobs()
+    built = threading.Event()   # the emulated GPU's backend is compiled (the first run builds and caches it, ~20 s)
+    def notebook_job(nb, env, label, gpu):
+        if gpu: built.wait()
+        test_notebook(nb, threads, env, label, gpu)
+    jobs += [(COST.get(f"{'gpu' if j[3] else 'cpu'}/{j[0].stem}", 10), j[0].stem, lambda j=j: notebook_job(*j)) for j in runs]
+    jobs += optional_checks()
+    jobs.sort(key=lambda j: -j[0])
+    def fakegpu_job():
+        try: check_cmd('emulated GPU (tools/fakegpu/test_fakegpu.py)', [py, 'tools/fakegpu/test_fakegpu.py'])
+        finally: built.set()
+    jobs.insert(0, (0, 'emulated GPU', fakegpu_job))   # first: the GPU runs wait for it
+    with ThreadPoolExecutor(workers) as ex: list(ex.map(lambda j: j[2](), jobs))
+    print(f"all checks: {time.time() - t_start:.0f} s wall with {workers} workers")
     sys.exit(summary())
 
 def summary():

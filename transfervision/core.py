@@ -58,7 +58,9 @@ BUDGETS = {
     # one standard error of the best (1.8 points), so the cheapest wins: 2.5x fewer body seconds than Lite2 at 260 px.
     'cpu':  dict(size=224, presize=256, epochs=1, epochs_cached=20, epochs_unfrozen=1, bs=32, per_class=30,
                  arch='efficientnet_lite0', cache_features=True, views=1),
-    'test': dict(size=128, presize=160, epochs=1, epochs_cached=10, epochs_unfrozen=1, bs=32, per_class=8,
+    # test: what the automated tests run (nbdev-test, make test) on 2 CPU cores; 64 px because the body's cost grows with
+    # the pixels (Lite0, one core: 7 ms an image at 64 px, 27 at 128, 95 at 224) and CI has 15 minutes for everything
+    'test': dict(size=64, presize=80, epochs=1, epochs_cached=10, epochs_unfrozen=1, bs=32, per_class=8,
                  arch='efficientnet_lite0', cache_features=True),
 }
 
