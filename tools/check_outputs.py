@@ -57,14 +57,17 @@ def rendered_problems(nb: dict) -> list[str]:
     for i, c in enumerate(nb.get('cells', [])):
         if c.get('cell_type') != 'code': continue
         src, outputs = _text(c.get('source', '')), c.get('outputs', [])
-        recorded = None
+        recorded, prev = None, {}
         for o in outputs:
             t, data = o.get('output_type'), o.get('data', {})
+            # Jupyter shows consecutive stream outputs of one name as one text: a lone newline after a print is not empty
+            joined = t == 'stream' and prev.get('output_type') == 'stream' and prev.get('name') == o.get('name')
+            prev = o
             if t == 'error': out.append(f"cell {i} shows an error ({o.get('ename', '?')}: {o.get('evalue', '')[:80]})")
             if t == 'stream':
                 s = _text(o.get('text', ''))
                 if 'Traceback (most recent call last)' in s: out.append(f"cell {i} prints a traceback")
-                elif not s.strip(): out.append(f"cell {i} has an empty {o.get('name', 'stream')} output")
+                elif not s.strip() and not joined: out.append(f"cell {i} has an empty {o.get('name', 'stream')} output")
                 elif RAW_EPOCH.search(s):
                     out.append(f"cell {i} prints an epoch as a bare list (fastai without its ProgressCallback, e.g. inside "
                                f"`learn.no_bar()`): train outside no_bar() so the table with column names shows")
@@ -120,6 +123,8 @@ def self_test():
     "Each rule of `rendered_problems` fires on a notebook crafted to break it, and stays quiet on a good one."
     good = {'cells': [{'cell_type': 'markdown', 'source': '# x'},
                       _cell('print(1)', {'output_type': 'stream', 'name': 'stdout', 'text': '1\n'}),
+                      _cell('print(2)', {'output_type': 'stream', 'name': 'stdout', 'text': '2'},   # the newline sent apart
+                            {'output_type': 'stream', 'name': 'stdout', 'text': '\n'}),
                       _cell('learn.fit(1)', _shown({'text/html': '\n<style>\n progress {}\n</style>\n',   # fastprogress' CSS
                                                     'text/plain': '<IPython.core.display.HTML object>'})),
                       _cell('plot()', _shown({'image/png': _png(640, 480), 'text/plain': '<Figure>'})),

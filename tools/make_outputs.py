@@ -36,7 +36,19 @@ def scrub(text: str) -> str:
     for a, b in sorted(subs, key=lambda s: -len(s[0])): text = text.replace(a, b)
     return text
 
+def merge_streams(cell):
+    """Join consecutive stream outputs of the same name (stdout, stderr) into one, as Jupyter shows them: a kernel may send a
+    print's text and its newline as two messages, and a newline alone would be saved as an output of its own."""
+    out = []
+    for o in cell.get('outputs', []):
+        if out and o.get('output_type') == 'stream' and out[-1].get('output_type') == 'stream' and out[-1].get('name') == o.get('name'):
+            text = lambda t: t if isinstance(t, str) else ''.join(t)
+            out[-1]['text'] = text(out[-1]['text']) + text(o['text'])
+        else: out.append(o)
+    if 'outputs' in cell: cell['outputs'] = out
+
 def scrub_outputs(cell):
+    merge_streams(cell)
     for o in cell.get('outputs', []):
         if 'text' in o: o['text'] = scrub(o['text'])
         for k, v in o.get('data', {}).items():

@@ -17,7 +17,8 @@
    shows passes tools/check_outputs.py's rendered checks; every lesson runs once more, and every `nbs/`
    notebook that trains runs once (same budget and cells as on the CPU), on the emulated GPU (tools/fakegpu: `cuda` is available, a separate
    device that computes with the CPU kernels), the lessons in the `full` budget's code path shrunk to a tiny
-   size, so no lesson breaks only on a GPU or only in `full`. Executed copies, with their outputs, go to
+   size (32 px), so no lesson breaks only on a GPU or only in `full`; these runs read a copy of the data whose
+   images are at most 160 px a side (`small_data`: decoding the original photos cost more than the network there). Executed copies, with their outputs, go to
    `_runs/executed/<cpu|gpu>/<name>.ipynb`;
 10. if they exist: `tools/browser_tests.py` (needs `chromium` and `chromedriver` on PATH, else it is
    reported as skipped) and `tools/scale_test.py`.
@@ -99,6 +100,7 @@ FULL_TINY = {'TRANSFERVISION_BUDGET': 'full',
 # they run with their own sizes: FULL_TINY's overrides would shrink their data below what their accuracy asserts need.
 TRAINING_NBS = ('04_models', '05_train', '06_plain_pytorch', '07_interpret', '08_inference', '11_devices', '13_ddp')
 EXECUTED = ROOT/'_runs'/'executed'
+SMALL_DATA = ROOT/'_runs'/'data-small'   # small_data's copy of TRANSFERVISION_DATA, for the emulated-GPU runs
 # Seconds each job took in a run of this script on 2 idle cores (`python tools/runs_summary.py --cells` lists the notebook
 # runs of the last one): only the order matters, the longest start first so that the workers end together; others count 10.
 COST = {'cpu/04_stanford_cars': 600, 'gpu/04_stanford_cars': 280, 'cpu/01_pets': 280, 'cpu/01b_pets_inside': 225,
@@ -109,8 +111,10 @@ COST = {'cpu/04_stanford_cars': 600, 'gpu/04_stanford_cars': 280, 'cpu/01_pets':
         'cpu/05_your_own_images': 40, 'gpu/13_ddp': 40, 'gpu/06_plain_pytorch': 40, 'gpu/05_your_own_images': 35,
         'gpu/appendix_multi_gpu': 35, 'wheel installs beside another torch, keeps it, has what lessons import': 31}
 
-# Lessons that need more than FULL_TINY gives: with 3 classes, 4 images each leave no full batch of 16 (lesson 2).
-FULL_TINY_MORE = {'02_rock_paper_scissors': 'per_class=12'}
+# Lessons that need other sizes than FULL_TINY gives: with 3 classes, 4 images each leave no full batch of 16 (lesson 2).
+FULL_TINY_MORE = {'02_rock_paper_scissors': 'per_class=12',
+                  # cars' validation set is a fifth of every class whatever per_class is, so 2 training images a class are enough
+                  '04_stanford_cars': 'per_class=2'}
 # Lesson 6 trains in a subprocess (the command line), on the CPU whatever the notebook runs on, and checks that the
 # model gets 5 of the 6 held-back images right: one epoch at FULL_TINY's size does not (57 % measured). On the
 # emulated GPU it keeps its test budget; what runs there is the Predictor and the web app's handlers.
@@ -126,6 +130,34 @@ def gpu_jobs():
     jobs = [(nb, None, ' (emulated GPU)', True) if nb.stem in GPU_OWN_BUDGET else
             (nb, full_tiny(nb.stem), ' (emulated GPU, full budget, tiny sizes)', True) for nb in sorted((ROOT/'lessons').glob('*.ipynb'))]
     return jobs + [(ROOT/'nbs'/f'{n}.ipynb', None, ' (emulated GPU)', True) for n in TRAINING_NBS if (ROOT/'nbs'/f'{n}.ipynb').exists()]
+
+SMALL_SIDE = 160   # the longest side of the images in the emulated-GPU runs' copy of the data (`small_data`)
+
+def small_data(src: Path, dst: Path, side: int = SMALL_SIDE) -> Path:
+    """A copy of the dataset folder `src` in `dst` whose images are at most `side` pixels on their longest side
+    (JPEG quality 90, EXIF kept, so orientation still applies); smaller images and other files are linked.
+    The emulated-GPU runs train at 32 px (the nbs/ notebooks at up to 128): there, decoding the original photos
+    (up to 800 px) cost more than the network (Lite0 at 32 px: ~1.5 ms an image, decoding a 640 px JPEG ~3.5 ms,
+    a 160 px one ~0.3). The CPU runs, whose results are checked against lessons/checks, read the originals."""
+    from PIL import Image
+    for f in sorted(src.rglob('*')):
+        if not f.is_file(): continue
+        out = dst/f.relative_to(src)
+        if out.exists() or out.is_symlink(): continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if f.suffix.lower() in ('.jpg', '.jpeg', '.png'):
+            try:
+                with Image.open(f) as im:
+                    if max(im.size) > side:
+                        exif = im.info.get('exif')
+                        im.draft('RGB', (side, side))   # JPEG: decode at 1/2, 1/4 or 1/8 scale when that is still big enough
+                        im = im.convert('RGB')
+                        im.thumbnail((side, side), Image.LANCZOS)
+                        im.save(out, 'JPEG' if f.suffix.lower() != '.png' else 'PNG', quality=90, **({'exif': exif} if exif else {}))
+                        continue
+            except OSError: pass   # not an image PIL can read: linked as it is
+        out.symlink_to(f.resolve())
+    return dst
 
 def results_problems(nb, results_dir) -> str:
     "How the results `nb` recorded miss the floors in lessons/checks/<lesson>.json ('' when they meet them)."
@@ -153,6 +185,7 @@ def test_notebook(nb, threads, extra_env=None, label='', fakegpu=False):
     out_dir = tempfile.mkdtemp(prefix=f'tv-out-{nb.stem}-')
     env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads),
            'TRANSFERVISION_RESULTS': results_dir, 'TRANSFERVISION_OUT': out_dir, **(extra_env or {})}
+    if fakegpu and SMALL_DATA.exists(): env['TRANSFERVISION_DATA'] = str(SMALL_DATA)
     executed = EXECUTED/('gpu' if fakegpu else 'cpu')/f'{nb.stem}.ipynb'
     # --flags cuda: `#| cuda` cells run too (at the test budget they are CPU-sized).
     cmd = [str(BIN/'python'), 'tools/exec_notebook.py', str(nb), '--flags', 'cuda', '--save', str(executed)]
@@ -204,7 +237,13 @@ def main():
     jobs += optional_checks()
     jobs.sort(key=lambda j: -j[0])
     def fakegpu_job():
-        try: check_cmd('emulated GPU (tools/fakegpu/test_fakegpu.py)', [py, 'tools/fakegpu/test_fakegpu.py'])
+        try:
+            check_cmd('emulated GPU (tools/fakegpu/test_fakegpu.py)', [py, 'tools/fakegpu/test_fakegpu.py'])
+            shutil.rmtree(SMALL_DATA, ignore_errors=True)
+            if os.environ.get('TRANSFERVISION_DATA'):
+                t0 = time.time()
+                small_data(Path(os.environ['TRANSFERVISION_DATA']), SMALL_DATA)
+                print(f"emulated-GPU runs read a copy of the data at most {SMALL_SIDE} px a side ({time.time() - t0:.0f} s)", flush=True)
         finally: built.set()
     jobs.insert(0, (0, 'emulated GPU', fakegpu_job))   # first: the GPU runs wait for it
     with ThreadPoolExecutor(workers) as ex: list(ex.map(lambda j: j[2](), jobs))
