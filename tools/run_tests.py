@@ -103,13 +103,14 @@ EXECUTED = ROOT/'_runs'/'executed'
 SMALL_DATA = ROOT/'_runs'/'data-small'   # small_data's copy of TRANSFERVISION_DATA, for the emulated-GPU runs
 # Seconds each job took in a run of this script on 2 idle cores (`python tools/runs_summary.py --cells` lists the notebook
 # runs of the last one): only the order matters, the longest start first so that the workers end together; others count 10.
-COST = {'cpu/04_stanford_cars': 600, 'gpu/04_stanford_cars': 280, 'cpu/01_pets': 280, 'cpu/01b_pets_inside': 225,
-        'cpu/02_rock_paper_scissors': 190, 'gpu/05_train': 150, 'cpu/09_cli': 110, 'browser tests': 100,
-        'gpu/01_pets': 95, 'cpu/03_doraemon_walle': 90, 'gpu/02_rock_paper_scissors': 80, 'gpu/01b_pets_inside': 75,
-        'scale test': 65, 'cpu/06_deploy': 60, 'gpu/03_doraemon_walle': 60, 'gpu/06_deploy': 60, 'gpu/04_models': 55,
-        'gpu/07_interpret': 50, 'gpu/08_inference': 50, 'cpu/10_demo': 50, 'every transfervision module imports in a fresh interpreter': 46,
-        'cpu/05_your_own_images': 40, 'gpu/13_ddp': 40, 'gpu/06_plain_pytorch': 40, 'gpu/05_your_own_images': 35,
-        'gpu/appendix_multi_gpu': 35, 'wheel installs beside another torch, keeps it, has what lessons import': 31}
+COST = {'cpu/04_stanford_cars': 275, 'gpu/04_stanford_cars': 200, 'gpu/05_train': 165, 'cpu/01_pets': 130,
+        'cpu/02_rock_paper_scissors': 110, 'cpu/01b_pets_inside': 110, 'browser tests': 100, 'cpu/09_cli': 95,
+        'gpu/02_rock_paper_scissors': 80, 'gpu/01_pets': 70, 'scale test': 65, 'gpu/01b_pets_inside': 60,
+        'gpu/06_plain_pytorch': 55, 'cpu/03_doraemon_walle': 50, 'gpu/04_models': 50, 'cpu/05_your_own_images': 50,
+        'every transfervision module imports in a fresh interpreter': 50, 'gpu/03_doraemon_walle': 50,
+        'cpu/06_deploy': 45, 'gpu/06_deploy': 45, 'cpu/10_demo': 40, 'gpu/08_inference': 40, 'gpu/appendix_multi_gpu': 35,
+        'gpu/05_your_own_images': 35, 'wheel installs beside another torch, keeps it, has what lessons import': 31,
+        'gpu/07_interpret': 30, 'gpu/11_devices': 25, 'gpu/13_ddp': 25, 'cpu/appendix_multi_gpu': 20, 'cpu/03_data': 20}
 
 # Lessons that need other sizes than FULL_TINY gives: with 3 classes, 4 images each leave no full batch of 16 (lesson 2).
 FULL_TINY_MORE = {'02_rock_paper_scissors': 'per_class=12',
