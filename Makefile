@@ -35,15 +35,13 @@ help:
 	@echo "make outputs   tools/make_outputs.py"
 	@echo "make docs-config  lessons staged into nbs/lessons/ for nbdev-docs (the docs workflow; Quarto renders them)"
 
-# --no-compile: pip would compile all 17,000 .py files of torch, CUDA libraries and the rest (104 s of one core, measured);
-# Python compiles each module the first time it is imported instead, and keeps it (the venv is writable).
 # A new venv gets torch and torchvision first, from TORCH_INDEX when set (the CPU build on machines without an
 # NVIDIA GPU), at the versions constraints.txt pins; the project's install then keeps them.
 define torch_first
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if [ -n "$(TORCH_INDEX)" ] && ! $(BIN)/python -m pip show -q torch >/dev/null 2>&1; then \
 	  echo "Installing torch and torchvision from $(TORCH_INDEX) ..."; \
-	  $(BIN)/python -m pip install -q --no-compile --no-deps --retries 1 --timeout 20 --index-url $(TORCH_INDEX) \
+	  $(BIN)/python -m pip install -q --no-deps --retries 1 --timeout 20 --index-url $(TORCH_INDEX) \
 	    $$(grep -E '^(torch|torchvision)==' $(CONSTRAINTS)) \
 	  || echo "Could not install torch from $(TORCH_INDEX); pip takes it from PyPI instead."; fi
 endef
@@ -52,7 +50,7 @@ endef
 $(STAMP):
 	$(torch_first)
 	@echo "Installing the project and its dependencies into $(VENV) (torch is large; a warm pip cache takes ~3 min)..."
-	@set -o pipefail; $(BIN)/python -m pip install -q --no-compile -c $(CONSTRAINTS) -e '.[dev]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	@set -o pipefail; $(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 install: $(STAMP)
@@ -61,7 +59,7 @@ install: $(STAMP)
 $(LAB_STAMP):
 	$(torch_first)
 	@echo "Installing the course and JupyterLab into $(VENV) (torch is large; a few minutes the first time)..."
-	@set -o pipefail; $(BIN)/python -m pip install -q --no-compile -c $(CONSTRAINTS) -e '.[lessons]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	@set -o pipefail; $(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[lessons]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
 	@rm -f $(VENV)/.lab-installed-*; touch $(LAB_STAMP)
 
 lab: $(LAB_STAMP)
