@@ -46,11 +46,23 @@ define torch_first
 	  || echo "Could not install torch from $(TORCH_INDEX); pip takes it from PyPI instead."; fi
 endef
 
+# INSTALLER=uv: the same pinned install done by uv (put into the venv first, at UV_VERSION), which unpacks wheels in
+# parallel: a new venv with its bytecode compiled in 94 s where pip takes 282 s (2 cores, 2026-12-06). `.ci/run` uses it.
+# uv reads none of pip's configuration: tools/pip_indexes.py hands it the indexes pip is configured with.
+INSTALLER ?= pip
+UV_VERSION ?= 0.13.9
+
 # Once installed for this pyproject.toml and constraints.txt, a second run reinstalls nothing.
 $(STAMP):
 	$(torch_first)
-	@echo "Installing the project and its dependencies into $(VENV) (torch is large; a warm pip cache takes ~3 min)..."
+	@echo "Installing the project and its dependencies into $(VENV) with $(INSTALLER) (torch is large; pip takes ~4 min, uv ~1.5)..."
+ifeq ($(INSTALLER),uv)
+	@$(BIN)/python -m pip install -q uv==$(UV_VERSION) 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	@$(BIN)/uv pip install -q --python $(BIN)/python --compile-bytecode $$($(BIN)/python tools/pip_indexes.py) \
+	  -c $(CONSTRAINTS) -e '.[dev]'
+else
 	@set -o pipefail; $(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+endif
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 install: $(STAMP)

@@ -10,20 +10,20 @@
    unused imports) and every module imported in a fresh interpreter (tools/check_package.py);
 6. `actionlint` passes on `.github/workflows/*`;
 7. the lessons' committed outputs were made from their current code (tools/check_outputs.py);
-8. the emulated GPU's own tests (tools/fakegpu/test_fakegpu.py; the first run compiles its C++ backend, ~20 s);
-9. every lesson and every `nbs/` notebook that does not train runs top to bottom on the CPU the way
-   `nbdev-test --flags cuda` runs it (tools/exec_notebook.py: `#| cuda` cells run too, at test scale); each
-   lesson's recorded results (`record_results`) meet the floors in `lessons/checks/<lesson>.json` and what it
-   shows passes tools/check_outputs.py's rendered checks; every lesson runs once more, and every `nbs/`
-   notebook that trains runs once (same budget and cells as on the CPU), on the emulated GPU (tools/fakegpu: `cuda` is available, a separate
-   device that computes with the CPU kernels), the lessons in the `full` budget's code path shrunk to a tiny
-   size (32 px), so no lesson breaks only on a GPU or only in `full`; these runs read a copy of the data whose
-   images are at most 160 px a side (`small_data`: decoding the original photos cost more than the network there). Executed copies, with their outputs, go to
-   `_runs/executed/<cpu|gpu>/<name>.ipynb`;
+8. the emulated GPU's own tests (tools/fakegpu/test_fakegpu.py; its C++ backend is compiled first, ~20 s, and cached);
+9. every notebook runs top to bottom the way `nbdev-test --flags cuda` runs it (tools/exec_notebook.py: `#| cuda`
+   cells run too, at test scale): every lesson and every `nbs/` notebook that trains on the emulated GPU
+   (tools/fakegpu: `cuda` is available, a separate device that computes with the CPU kernels), the other `nbs/`
+   notebooks and the lessons in `CPU_TOO` on the CPU. Each lesson's recorded results (`record_results`) meet the
+   floors in `lessons/checks/<lesson>.json` and what it shows passes tools/check_outputs.py's rendered checks.
+   The emulated-GPU runs read a copy of the data whose images are at most 160 px a side (`small_data`: decoding
+   the original photos cost more than the network at the test budget's 64 px). Executed copies, with their
+   outputs, go to `_runs/executed/<cpu|gpu>/<name>.ipynb`;
 10. if they exist: `tools/browser_tests.py` (needs `chromium` and `chromedriver` on PATH, else it is
    reported as skipped) and `tools/scale_test.py`.
 Steps 1-2 run first, alone (they rewrite files the rest reads); steps 3-9 share one pool of two workers (one per
-core), the longest jobs first (`COST`), the emulated GPU's own tests before any notebook uses it; step 10 runs last:
+core), the longest jobs first (`COST`), after one that compiles the emulated GPU and makes `small_data`'s copy (the
+GPU runs wait for it; the other worker starts a CPU job meanwhile); step 10 runs last:
 `.ci/run`, install included, must stay within 15 minutes on 2 cores.
 A step that changes files leaves the corrected files in place, so `git diff` shows the fix.
 The last line printed is `N passed, N failed`, with `, N skipped` when a check was skipped.
@@ -90,56 +90,37 @@ def optional_checks() -> list:
 def notebooks():
     return sorted((ROOT/'lessons').glob('*.ipynb')) + sorted((ROOT/'nbs').glob('*.ipynb'))
 
-# The `full` budget's code path (architecture 'auto', all images, full epochs) at a size a CPU finishes in minutes.
-FULL_TINY = {'TRANSFERVISION_BUDGET': 'full',
-             'TRANSFERVISION_BUDGET_OVERRIDES': 'size=32,presize=40,per_class=4,epochs=2,epochs_cached=2,epochs_unfrozen=1,bs=16'}
-# 32 px: the smallest input an EfficientNet takes (five halvings leave one pixel); these runs check the code path on the
-# emulated GPU, not accuracy (no floors are checked), and the body's cost grows with the pixels
-# per_class=4, not 2: lesson 1 samples before its random split, and with 2 images a breed could land wholly in validation
-# The nbs/ notebooks that train (on the emulated GPU too). They name their budgets (get_budget(name='test', ...)), so
-# they run with their own sizes: FULL_TINY's overrides would shrink their data below what their accuracy asserts need.
+# Lessons run on the emulated GPU, at the test budget: every budget runs the same cells (only sizes change), so this is
+# the CPU run plus the device checks, and its results are checked against lessons/checks/. These lessons run on the CPU
+# too, so that a lesson's CPU path runs top to bottom in CI (their `has_gpu()`/`device.type` branches): the cheap ones.
+CPU_TOO = ('00_setup', '03_doraemon_walle')
+# The nbs/ notebooks that train run on the emulated GPU only (the others on the CPU only).
 TRAINING_NBS = ('04_models', '05_train', '06_plain_pytorch', '07_interpret', '08_inference', '11_devices', '13_ddp')
 EXECUTED = ROOT/'_runs'/'executed'
 SMALL_DATA = ROOT/'_runs'/'data-small'   # small_data's copy of TRANSFERVISION_DATA, for the emulated-GPU runs
 # Seconds each job took in a run of this script on 2 idle cores (`python tools/runs_summary.py --cells` lists the notebook
 # runs of the last one): only the order matters, the longest start first so that the workers end together; others count 10.
-COST = {'cpu/04_stanford_cars': 275, 'gpu/04_stanford_cars': 200, 'gpu/05_train': 165, 'cpu/01_pets': 130,
-        'cpu/02_rock_paper_scissors': 110, 'cpu/01b_pets_inside': 110, 'browser tests': 100, 'cpu/09_cli': 95,
-        'gpu/02_rock_paper_scissors': 80, 'gpu/01_pets': 70, 'scale test': 65, 'gpu/01b_pets_inside': 60,
-        'gpu/06_plain_pytorch': 55, 'cpu/03_doraemon_walle': 50, 'gpu/04_models': 50, 'cpu/05_your_own_images': 50,
-        'every transfervision module imports in a fresh interpreter': 50, 'gpu/03_doraemon_walle': 50,
-        'cpu/06_deploy': 45, 'gpu/06_deploy': 45, 'cpu/10_demo': 40, 'gpu/08_inference': 40, 'gpu/appendix_multi_gpu': 35,
-        'gpu/05_your_own_images': 35, 'wheel installs beside another torch, keeps it, has what lessons import': 31,
-        'gpu/07_interpret': 30, 'gpu/11_devices': 25, 'gpu/13_ddp': 25, 'cpu/appendix_multi_gpu': 20, 'cpu/03_data': 20}
-
-# Lessons that need other sizes than FULL_TINY gives: with 3 classes, 4 images each leave no full batch of 16 (lesson 2).
-FULL_TINY_MORE = {'02_rock_paper_scissors': 'per_class=12',
-                  # cars' validation set is a fifth of every class whatever per_class is, so 2 training images a class are enough
-                  '04_stanford_cars': 'per_class=2'}
-# Lesson 6 trains in a subprocess (the command line), on the CPU whatever the notebook runs on, and checks that the
-# model gets 5 of the 6 held-back images right: one epoch at FULL_TINY's size does not (57 % measured). On the
-# emulated GPU it keeps its test budget; what runs there is the Predictor and the web app's handlers.
-GPU_OWN_BUDGET = ('06_deploy',)
-
-def full_tiny(lesson: str) -> dict:
-    "FULL_TINY for `lesson`, with its own additions from FULL_TINY_MORE (later fields win)."
-    more = FULL_TINY_MORE.get(lesson)
-    return {**FULL_TINY, 'TRANSFERVISION_BUDGET_OVERRIDES': FULL_TINY['TRANSFERVISION_BUDGET_OVERRIDES'] + (',' + more if more else '')}
+COST = {'gpu/01_pets': 200, 'gpu/04_stanford_cars': 175, 'gpu/05_train': 135, 'gpu/02_rock_paper_scissors': 130,
+        'gpu/01b_pets_inside': 120, 'browser tests': 100, 'cpu/09_cli': 100, 'gpu/06_deploy': 75, 'gpu/03_doraemon_walle': 70,
+        'scale test': 65, 'emulated GPU': 65, 'gpu/06_plain_pytorch': 55, 'gpu/05_your_own_images': 55,
+        'every transfervision module imports in a fresh interpreter': 50, 'gpu/04_models': 50, 'gpu/appendix_multi_gpu': 50,
+        'cpu/03_doraemon_walle': 50, 'cpu/10_demo': 40, 'gpu/08_inference': 40,
+        'wheel installs beside another torch, keeps it, has what lessons import': 31, 'gpu/07_interpret': 30,
+        'gpu/11_devices': 25, 'gpu/13_ddp': 25, 'cpu/03_data': 20, 'gpu/00_setup': 17, 'gpu/appendix_fastai_v1': 16}
 
 def gpu_jobs():
-    "(notebook, env, label, fakegpu) for the emulated-GPU runs: every lesson at the full budget's tiny size, the training nbs/."
-    jobs = [(nb, None, ' (emulated GPU)', True) if nb.stem in GPU_OWN_BUDGET else
-            (nb, full_tiny(nb.stem), ' (emulated GPU, full budget, tiny sizes)', True) for nb in sorted((ROOT/'lessons').glob('*.ipynb'))]
-    return jobs + [(ROOT/'nbs'/f'{n}.ipynb', None, ' (emulated GPU)', True) for n in TRAINING_NBS if (ROOT/'nbs'/f'{n}.ipynb').exists()]
+    "(notebook, env, label, fakegpu) for the emulated-GPU runs: every lesson and the training nbs/."
+    return [(nb, None, ' (emulated GPU)', True) for nb in sorted((ROOT/'lessons').glob('*.ipynb'))] + \
+           [(ROOT/'nbs'/f'{n}.ipynb', None, ' (emulated GPU)', True) for n in TRAINING_NBS if (ROOT/'nbs'/f'{n}.ipynb').exists()]
 
 SMALL_SIDE = 160   # the longest side of the images in the emulated-GPU runs' copy of the data (`small_data`)
 
 def small_data(src: Path, dst: Path, side: int = SMALL_SIDE) -> Path:
     """A copy of the dataset folder `src` in `dst` whose images are at most `side` pixels on their longest side
     (JPEG quality 90, EXIF kept, so orientation still applies); smaller images and other files are linked.
-    The emulated-GPU runs train at 32 px (the nbs/ notebooks at up to 128): there, decoding the original photos
-    (up to 800 px) cost more than the network (Lite0 at 32 px: ~1.5 ms an image, decoding a 640 px JPEG ~3.5 ms,
-    a 160 px one ~0.3). The CPU runs, whose results are checked against lessons/checks, read the originals."""
+    The emulated-GPU runs train at the test budget's 64 px (nbs/08_inference at 96, both under
+    160): decoding the original photos (up to 800 px) is a large share of a step there (Lite0 at 64 px: ~7 ms an
+    image on one core, decoding a 640 px JPEG ~3.5 ms, a 160 px one ~0.3). The CPU runs read the originals."""
     from PIL import Image
     for f in sorted(src.rglob('*')):
         if not f.is_file(): continue
@@ -193,7 +174,7 @@ def test_notebook(nb, threads, extra_env=None, label='', fakegpu=False):
     r = subprocess.run(cmd + (['--fakegpu'] if fakegpu else []), cwd=ROOT, capture_output=True, text=True, env=env)
     ok = r.returncode == 0 and 'Success' in r.stdout
     detail = (r.stdout + r.stderr)[-6000:]
-    if ok and not extra_env and not fakegpu and (missed := results_problems(nb, results_dir)): ok, detail = False, missed
+    if ok and not extra_env and (missed := results_problems(nb, results_dir)): ok, detail = False, missed
     # what the learner sees: the rendered outputs of the executed copy this run saved (lessons only)
     if ok and nb.parent.name == 'lessons' and executed.exists() and executed.stat().st_mtime >= t0 and \
             (bad := [f"{executed.relative_to(ROOT)}: {pr}" for pr in rendered_problems(json.loads(executed.read_text()))]):
@@ -225,27 +206,35 @@ def main():
               ('every transfervision module imports in a fresh interpreter (tools/check_package.py)', [py, 'tools/check_package.py']),
               ('actionlint .github/workflows', [str(BIN/'actionlint'), *map(str, sorted((ROOT/'.github'/'workflows').glob('*.y*ml')))]),
               ('lesson outputs made from the current code (tools/check_outputs.py)', [py, 'tools/check_outputs.py'])]
-    jobs = [(COST.get(name.split(' (')[0], 10), name, lambda n=name, c=cmd: check_cmd(n, c, timeout=900)) for name, cmd in checks]
+    jobs = [(COST.get(name.split(' (')[0], 10), name, lambda n=name, c=cmd: check_cmd(n, c, timeout=900), False) for name, cmd in checks]
     shutil.rmtree(EXECUTED, ignore_errors=True)
-    # The training notebooks of nbs/ run once, on the emulated GPU: with the same budget and cells as on the CPU, that
-    # run is the CPU run plus the device checks (the CPU-only code paths run in the lessons' CPU runs).
-    runs = [(nb, None, '', False) for nb in notebooks() if not (nb.parent.name == 'nbs' and nb.stem in TRAINING_NBS)] + gpu_jobs()
+    runs = [(nb, None, '', False) for nb in notebooks()
+            if (nb.parent.name == 'nbs' and nb.stem not in TRAINING_NBS) or nb.stem in CPU_TOO] + gpu_jobs()
     built = threading.Event()   # the emulated GPU's backend is compiled (the first run builds and caches it, ~20 s)
     def notebook_job(nb, env, label, gpu):
         if gpu: built.wait()
         test_notebook(nb, threads, env, label, gpu)
-    jobs += [(COST.get(f"{'gpu' if j[3] else 'cpu'}/{j[0].stem}", 10), j[0].stem, lambda j=j: notebook_job(*j)) for j in runs]
+    jobs += [(COST.get(f"{'gpu' if j[3] else 'cpu'}/{j[0].stem}", 10), j[0].stem, lambda j=j: notebook_job(*j), j[3]) for j in runs]
+    jobs.append((COST['emulated GPU'], 'emulated GPU', lambda: check_cmd('emulated GPU (tools/fakegpu/test_fakegpu.py)',
+                                                                         [py, 'tools/fakegpu/test_fakegpu.py']), True))
     jobs.sort(key=lambda j: -j[0])
-    def fakegpu_job():
+    def prepare_gpu_runs():
+        "What every emulated-GPU run needs: the backend compiled (once; the runs load it from its cache) and small_data's copy."
         try:
-            check_cmd('emulated GPU (tools/fakegpu/test_fakegpu.py)', [py, 'tools/fakegpu/test_fakegpu.py'])
+            t0 = time.time()
+            r = run([py, '-c', 'import sys; sys.path.insert(0, "tools"); import fakegpu; fakegpu.load()'])
+            if r.returncode: record('emulated GPU backend compiles (tools/fakegpu)', False, t0, (r.stdout + r.stderr)[-4000:])
+            else: print(f"emulated GPU backend compiled ({time.time() - t0:.0f} s)", flush=True)
             shutil.rmtree(SMALL_DATA, ignore_errors=True)
             if os.environ.get('TRANSFERVISION_DATA'):
                 t0 = time.time()
                 small_data(Path(os.environ['TRANSFERVISION_DATA']), SMALL_DATA)
                 print(f"emulated-GPU runs read a copy of the data at most {SMALL_SIDE} px a side ({time.time() - t0:.0f} s)", flush=True)
         finally: built.set()
-    jobs.insert(0, (0, 'emulated GPU', fakegpu_job))   # first: the GPU runs wait for it
+    # first, on one worker; the other starts the longest job that does not wait for it
+    cpu_first = next((j for j in jobs if not j[3]), None)
+    jobs = [(0, 'prepare the emulated-GPU runs', prepare_gpu_runs, False)] + ([cpu_first] if cpu_first else []) + \
+           [j for j in jobs if j is not cpu_first]
     with ThreadPoolExecutor(workers) as ex: list(ex.map(lambda j: j[2](), jobs))
     print(f"checks and notebooks: {time.time() - t_start:.0f} s wall with {workers} workers", flush=True)
     # then, alone: each starts several processes (JupyterLab, a kernel and Chromium; two training ranks), and beside

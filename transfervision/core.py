@@ -89,7 +89,7 @@ def pick_budget_name() -> tuple[str, str]:
     return 'cpu', 'no GPU found, so a budget that finishes in minutes on a CPU'
 
 def env_overrides() -> dict:
-    "Budget fields set in `TRANSFERVISION_BUDGET_OVERRIDES` ('size=64,per_class=2'): how CI runs the `full` code path at a tiny size."
+    "Budget fields set in `TRANSFERVISION_BUDGET_OVERRIDES` ('size=64,per_class=2'): e.g. the `full` recipe's code path at a small size."
     from dataclasses import fields
     text, types = os.environ.get('TRANSFERVISION_BUDGET_OVERRIDES', '').strip(), {f.name: f.type for f in fields(Budget)}
     out = {}

@@ -162,7 +162,9 @@ DATASETS = {d.name: d for d in [
         layout='oxford-iiit-pet/images/<Breed>_<n>.jpg', markers=('images',),
         items=pets_items, label=pet_label, fastai_url='PETS',
         # cpu: 3 frozen epochs on images, so lesson 1's plain-fastai head is trained before it is unfrozen (1 left it near chance)
-        budgets={'cpu': dict(epochs=3), 'test': dict(per_class=None)}),
+        # test: batches of 16, because the learning-rate finders (lessons 1 and 1b) cost per batch: 100 batches of 32 at
+        # 64 px took 105 s of lesson 1's 281 on the emulated GPU
+        budgets={'cpu': dict(epochs=3), 'test': dict(per_class=None, bs=16)}),
     DatasetInfo('rock_paper_scissors', 'Rock-paper-scissors', 3, 'rockpaperscissors',
         licence='CC BY-SA 4.0; credit Julien de la Bruère-Terreault',
         citation='Julien de la Bruère-Terreault, Rock-Paper-Scissors Images (Kaggle)',
@@ -189,7 +191,8 @@ DATASETS = {d.name: d for d in [
         # cpu: 128 px, so lesson 4's live training loops finish in minutes on a laptop (at 224 px they took over 20);
         # the cached head is 31.6 % on the test folder at 224 px (bench/RESULTS.md); `--time` picks larger settings
         budgets={'full': dict(epochs=8, epochs_unfrozen=4), 'cpu': dict(per_class=8, epochs=2, size=128, presize=160),
-                 'test': dict(per_class=4, epochs=2)}),
+                 # test: 2 images a class to train on (the validation set is a fifth of every class whatever per_class is)
+                 'test': dict(per_class=2, epochs=2)}),
 ]}
 
 # %% ../nbs/03_data.ipynb #1a2b5e12
