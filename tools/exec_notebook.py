@@ -9,8 +9,16 @@ printed. Unlike it: `--fakegpu` activates tools/fakegpu in the thread that runs 
 its own event-loop thread, and the mapping of `cuda` is thread-local), and `--save` writes the executed notebook
 with its outputs (also when a cell failed: the outputs up to it) and each cell's seconds in its metadata
 (`transfervision_seconds`; `python tools/runs_summary.py --cells` lists the slowest). Prints `Success.` and exits 0 when every cell ran.
+
+`--serve`: for a test runner that executes many notebooks (tools/run_tests.py). Imports torch, fastai and the
+notebook machinery once (about 8 s of CPU a process), then reads one request a line on stdin (JSON: `argv` for
+`main`, `env`, `stdout` and `stderr` file paths) and runs each in a forked child with that environment, in the
+repository root, its output in those files; answers `{"rc": N}` a line on stdout. The server runs no computation
+before it forks (no thread pools started) and sets one thread (all runs of run_tests use one); the child is a fresh
+process for everything a notebook defines: only `sys.modules` is shared, so a notebook that forgets an import
+still fails. `transfervision` itself is not preloaded (a module may read the environment when imported).
 """
-import argparse, os, signal, sys, time, traceback
+import argparse, json, os, signal, sys, time, traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,4 +80,35 @@ def main(argv=None):
     return 0 if ok else 1
 
 
-if __name__ == '__main__': sys.exit(main())
+PRELOAD = ('torch', 'torchvision', 'timm', 'fastai.vision.all', 'pandas', 'matplotlib.pyplot', 'execnb.shell', 'nbdev.test',
+           'nbdev.process', 'nbdev.frontmatter', 'IPython')
+
+def serve():
+    "The `--serve` loop: preload, then one forked child a request (see the module's docstring)."
+    import importlib, warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        for m in PRELOAD: importlib.import_module(m)
+    for line in sys.stdin:
+        req = json.loads(line)
+        pid = os.fork()
+        if pid == 0:   # the child: the request's environment, output and working directory, then main()
+            rc = 1
+            try:
+                os.environ.clear(); os.environ.update(req['env']); os.chdir(ROOT)
+                for fd, path in ((1, req['stdout']), (2, req['stderr'])):
+                    f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644); os.dup2(f, fd); os.close(f)
+                sys.stdin = open(os.devnull)
+                rc = main(req['argv'])
+            except SystemExit as e: rc = e.code if isinstance(e.code, int) else 1
+            except BaseException: traceback.print_exc()
+            finally:
+                sys.stdout.flush(); sys.stderr.flush()
+                os._exit(rc or 0)
+        _, status = os.waitpid(pid, 0)
+        sys.stdout.write(json.dumps({'rc': os.waitstatus_to_exitcode(status)}) + '\n'); sys.stdout.flush()
+
+
+if __name__ == '__main__':
+    if sys.argv[1:] == ['--serve']: serve()
+    else: sys.exit(main())

@@ -12,7 +12,7 @@
 7. the lessons' committed outputs were made from their current code (tools/check_outputs.py);
 8. the emulated GPU's own tests (tools/fakegpu/test_fakegpu.py; its C++ backend is compiled first, ~20 s, and cached);
 9. every notebook runs top to bottom the way `nbdev-test --flags cuda` runs it (tools/exec_notebook.py: `#| cuda`
-   cells run too, at test scale): every lesson and every `nbs/` notebook that trains on the emulated GPU
+   cells run too, at test scale; each run a child forked from a process that imported torch and fastai once): every lesson and every `nbs/` notebook that trains on the emulated GPU
    (tools/fakegpu: `cuda` is available, a separate device that computes with the CPU kernels), the other `nbs/`
    notebooks and the lessons in `CPU_TOO` on the CPU. Each lesson's recorded results (`record_results`) meet the
    floors in `lessons/checks/<lesson>.json` and what it shows passes tools/check_outputs.py's rendered checks.
@@ -156,6 +156,28 @@ def results_problems(nb, results_dir) -> str:
         if 'equals' in rule and v != rule['equals']: out.append(f"{key} = {v}, expected {rule['equals']}{why}")
     return '; '.join(out)
 
+_local, servers = threading.local(), []   # each pool thread's `exec_notebook.py --serve` process, and all of them
+
+def exec_notebook(args: list, env: dict, threads: int) -> tuple:
+    """Run `tools/exec_notebook.py args` in the environment `env`; (exit status, stdout + stderr). Through this thread's
+    `--serve` process, which imported torch and fastai once and forks a child a run (34 runs x ~8 s of imports saved);
+    a plain process when that server cannot be had."""
+    srv = getattr(_local, 'server', None)
+    if srv is None or srv.poll() is not None:
+        srv_env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads), 'MPLBACKEND': 'Agg'}
+        srv = _local.server = subprocess.Popen([str(BIN/'python'), 'tools/exec_notebook.py', '--serve'], cwd=ROOT, env=srv_env,
+                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        servers.append(srv)
+    with tempfile.TemporaryDirectory(prefix='tv-exec-') as d:
+        out, err = Path(d)/'stdout', Path(d)/'stderr'
+        try:
+            srv.stdin.write(json.dumps({'argv': args, 'env': env, 'stdout': str(out), 'stderr': str(err)}) + '\n'); srv.stdin.flush()
+            reply = srv.stdout.readline()
+        except OSError: reply = ''
+        if reply: return json.loads(reply)['rc'], out.read_text(errors='replace') + err.read_text(errors='replace')
+    r = subprocess.run([str(BIN/'python'), 'tools/exec_notebook.py', *args], cwd=ROOT, capture_output=True, text=True, env=env)
+    return r.returncode, r.stdout + r.stderr
+
 def test_notebook(nb, threads, extra_env=None, label='', fakegpu=False):
     "Execute `nb` (tools/exec_notebook.py: as nbdev-test does, on the emulated GPU when `fakegpu`), keep the executed copy, check it."
     name = f"notebook {nb.relative_to(ROOT)}{label}"
@@ -170,10 +192,9 @@ def test_notebook(nb, threads, extra_env=None, label='', fakegpu=False):
     if fakegpu and SMALL_DATA.exists(): env['TRANSFERVISION_DATA'] = str(SMALL_DATA)
     executed = EXECUTED/('gpu' if fakegpu else 'cpu')/f'{nb.stem}.ipynb'
     # --flags cuda: `#| cuda` cells run too (at the test budget they are CPU-sized).
-    cmd = [str(BIN/'python'), 'tools/exec_notebook.py', str(nb), '--flags', 'cuda', '--save', str(executed)]
-    r = subprocess.run(cmd + (['--fakegpu'] if fakegpu else []), cwd=ROOT, capture_output=True, text=True, env=env)
-    ok = r.returncode == 0 and 'Success' in r.stdout
-    detail = (r.stdout + r.stderr)[-6000:]
+    rc, output = exec_notebook([str(nb), '--flags', 'cuda', '--save', str(executed)] + (['--fakegpu'] if fakegpu else []), env, threads)
+    ok = rc == 0 and 'Success' in output
+    detail = output[-6000:]
     if ok and not extra_env and (missed := results_problems(nb, results_dir)): ok, detail = False, missed
     # what the learner sees: the rendered outputs of the executed copy this run saved (lessons only)
     if ok and nb.parent.name == 'lessons' and executed.exists() and executed.stat().st_mtime >= t0 and \
@@ -236,6 +257,7 @@ def main():
     jobs = [(0, 'prepare the emulated-GPU runs', prepare_gpu_runs, False)] + ([cpu_first] if cpu_first else []) + \
            [j for j in jobs if j is not cpu_first]
     with ThreadPoolExecutor(workers) as ex: list(ex.map(lambda j: j[2](), jobs))
+    for srv in servers: srv.stdin.close(); srv.wait()
     print(f"checks and notebooks: {time.time() - t_start:.0f} s wall with {workers} workers", flush=True)
     # then, alone: each starts several processes (JupyterLab, a kernel and Chromium; two training ranks), and beside
     # the notebook runs they took 2.5x their time alone (browser tests 252 s against 98 s, measured)
