@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | sha256su
 LAB_STAMP := $(VENV)/.lab-installed-$(shell cat pyproject.toml $(CONSTRAINTS) | sha256sum | cut -c1-16)
 # Without an NVIDIA GPU (no nvidia-smi), torch and torchvision come from PyTorch's CPU index (about 200 MB, where
 # PyPI's Linux wheels bring several GB of CUDA libraries). TORCH_INDEX= (empty) takes them from PyPI; any other
-# index works too (e.g. https://download.pytorch.org/whl/cu126). If the index cannot be reached, pip falls back to PyPI.
+# index works too (e.g. https://download.pytorch.org/whl/cu126). If the index cannot be reached (checked first, 5 s), torch comes with the other packages.
 TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
 LESSON ?= 01_pets
 # Local copies of the datasets (read-only); CI and this repo's checkouts have them at ../shared/data.
@@ -40,10 +40,12 @@ help:
 define torch_first
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if [ -n "$(TORCH_INDEX)" ] && ! $(BIN)/python -m pip show -q torch >/dev/null 2>&1; then \
-	  echo "Installing torch and torchvision from $(TORCH_INDEX) ..."; \
-	  $(BIN)/python -m pip install -q --no-deps --retries 1 --timeout 20 --index-url $(TORCH_INDEX) \
-	    $$(grep -E '^(torch|torchvision)==' $(CONSTRAINTS)) \
-	  || echo "Could not install torch from $(TORCH_INDEX); pip takes it from PyPI instead."; fi
+	  if ! $(BIN)/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' $(TORCH_INDEX)/torch/ >/dev/null 2>&1; then \
+	    echo "$(TORCH_INDEX) cannot be reached (offline?): torch comes with the other packages."; \
+	  else echo "Installing torch and torchvision from $(TORCH_INDEX) ..."; \
+	    $(BIN)/python -m pip install -q --no-deps --retries 1 --timeout 20 --index-url $(TORCH_INDEX) \
+	      $$(grep -E '^(torch|torchvision)==' $(CONSTRAINTS)) \
+	    || echo "Could not install torch from $(TORCH_INDEX); it comes with the other packages."; fi; fi
 endef
 
 # INSTALLER=uv: the same pinned install done by uv (put into the venv first, at UV_VERSION), which unpacks wheels in
