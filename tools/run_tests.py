@@ -105,14 +105,14 @@ COST = {'gpu/01_pets': 200, 'gpu/04_stanford_cars': 175, 'gpu/05_train': 135, 'g
         'gpu/01b_pets_inside': 120, 'browser tests': 100, 'cpu/09_cli': 100, 'gpu/06_deploy': 75, 'gpu/03_doraemon_walle': 70,
         'scale test': 65, 'emulated GPU': 65, 'gpu/06_plain_pytorch': 55, 'gpu/05_your_own_images': 55,
         'every transfervision module imports in a fresh interpreter': 50, 'gpu/04_models': 50, 'gpu/appendix_multi_gpu': 50,
-        'cpu/03_doraemon_walle': 50, 'cpu/10_demo': 40, 'gpu/08_inference': 40,
+        'cpu/10_demo': 40, 'gpu/08_inference': 40,
         'wheel installs beside another torch, keeps it, has what lessons import': 31, 'gpu/07_interpret': 30,
         'gpu/11_devices': 25, 'gpu/13_ddp': 25, 'cpu/03_data': 20, 'gpu/00_setup': 17, 'gpu/appendix_fastai_v1': 16}
 
-def gpu_jobs():
-    "(notebook, env, label, fakegpu) for the emulated-GPU runs: every lesson and the training nbs/."
-    return [(nb, None, ' (emulated GPU)', True) for nb in sorted((ROOT/'lessons').glob('*.ipynb'))] + \
-           [(ROOT/'nbs'/f'{n}.ipynb', None, ' (emulated GPU)', True) for n in TRAINING_NBS if (ROOT/'nbs'/f'{n}.ipynb').exists()]
+def notebook_runs() -> list:
+    "(notebook, fakegpu) for every run: each lesson and training nbs/ notebook on the emulated GPU, the rest (and CPU_TOO) on the CPU."
+    return [(nb, False) for nb in notebooks() if (nb.parent.name == 'nbs' and nb.stem not in TRAINING_NBS) or nb.stem in CPU_TOO] + \
+           [(nb, True) for nb in notebooks() if nb.parent.name == 'lessons' or nb.stem in TRAINING_NBS]
 
 SMALL_SIDE = 160   # the longest side of the images in the emulated-GPU runs' copy of the data (`small_data`)
 
@@ -179,9 +179,9 @@ def exec_notebook(args: list, env: dict, threads: int) -> tuple:
     r = subprocess.run([str(BIN/'python'), 'tools/exec_notebook.py', *args], cwd=ROOT, capture_output=True, text=True, env=env)
     return r.returncode, r.stdout + r.stderr
 
-def test_notebook(nb, threads, extra_env=None, label='', fakegpu=False):
+def test_notebook(nb, threads, fakegpu=False):
     "Execute `nb` (tools/exec_notebook.py: as nbdev-test does, on the emulated GPU when `fakegpu`), keep the executed copy, check it."
-    name = f"notebook {nb.relative_to(ROOT)}{label}"
+    name = f"notebook {nb.relative_to(ROOT)}{' (emulated GPU)' if fakegpu else ''}"
     if name in SKIP: return skip(name, 'named in SKIP_CHECKS')
     t0 = time.time()
     results_dir = tempfile.mkdtemp(prefix='tv-results-')
@@ -189,14 +189,14 @@ def test_notebook(nb, threads, extra_env=None, label='', fakegpu=False):
     # on at the same time, and lesson 5 moves files in its folder (they raced in ./_out)
     out_dir = tempfile.mkdtemp(prefix=f'tv-out-{nb.stem}-')
     env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads),
-           'TRANSFERVISION_RESULTS': results_dir, 'TRANSFERVISION_OUT': out_dir, **(extra_env or {})}
+           'TRANSFERVISION_RESULTS': results_dir, 'TRANSFERVISION_OUT': out_dir}
     if fakegpu and SMALL_DATA.exists(): env['TRANSFERVISION_DATA'] = str(SMALL_DATA)
     executed = EXECUTED/('gpu' if fakegpu else 'cpu')/f'{nb.stem}.ipynb'
     # --flags cuda: `#| cuda` cells run too (at the test budget they are CPU-sized).
     rc, output = exec_notebook([str(nb), '--flags', 'cuda', '--save', str(executed)] + (['--fakegpu'] if fakegpu else []), env, threads)
     ok = rc == 0 and 'Success' in output
     detail = output[-6000:]
-    if ok and not extra_env and (missed := results_problems(nb, results_dir)): ok, detail = False, missed
+    if ok and (missed := results_problems(nb, results_dir)): ok, detail = False, missed
     # what the learner sees: the rendered outputs of the executed copy this run saved (lessons only)
     if ok and nb.parent.name == 'lessons' and executed.exists() and executed.stat().st_mtime >= t0 and \
             (bad := [f"{executed.relative_to(ROOT)}: {pr}" for pr in rendered_problems(json.loads(executed.read_text()))]):
@@ -230,13 +230,12 @@ def main():
               ('lesson outputs made from the current code (tools/check_outputs.py)', [py, 'tools/check_outputs.py'])]
     jobs = [(COST.get(name.split(' (')[0], 10), name, lambda n=name, c=cmd: check_cmd(n, c, timeout=900), False) for name, cmd in checks]
     shutil.rmtree(EXECUTED, ignore_errors=True)
-    runs = [(nb, None, '', False) for nb in notebooks()
-            if (nb.parent.name == 'nbs' and nb.stem not in TRAINING_NBS) or nb.stem in CPU_TOO] + gpu_jobs()
     built = threading.Event()   # the emulated GPU's backend is compiled (the first run builds and caches it, ~20 s)
-    def notebook_job(nb, env, label, gpu):
+    def notebook_job(nb, gpu):
         if gpu: built.wait()
-        test_notebook(nb, threads, env, label, gpu)
-    jobs += [(COST.get(f"{'gpu' if j[3] else 'cpu'}/{j[0].stem}", 10), j[0].stem, lambda j=j: notebook_job(*j), j[3]) for j in runs]
+        test_notebook(nb, threads, gpu)
+    jobs += [(COST.get(f"{'gpu' if gpu else 'cpu'}/{nb.stem}", 10), nb.stem, lambda nb=nb, gpu=gpu: notebook_job(nb, gpu), gpu)
+             for nb, gpu in notebook_runs()]
     jobs.append((COST['emulated GPU'], 'emulated GPU', lambda: check_cmd('emulated GPU (tools/fakegpu/test_fakegpu.py)',
                                                                          [py, 'tools/fakegpu/test_fakegpu.py']), True))
     # the browser tests in the pool too (they wait on servers and Chromium as much as they compute: alone, at the end, they
