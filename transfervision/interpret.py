@@ -67,7 +67,7 @@ def plot_top_losses(interp, k: int = 9, nrows: int | None = None, ncols: int | N
         ax.set_title(f"{wrap(f'predicted {row.predicted} ({row.probability:.2f})')}\n"
                      f"{wrap(f'actual {row.actual} ({pa:.2f})')}\nloss {row.loss:.2f}", fontsize=9)
     fig.suptitle(f'The {k} validation images with the highest loss', fontsize=11)
-    fig.tight_layout()
+    fig.set_layout_engine('constrained')   # unlike tight_layout, keeps wrapped titles off the pictures above them
     return fig
 
 # %% ../nbs/07_interpret.ipynb #7b96f38b
