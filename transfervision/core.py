@@ -45,7 +45,7 @@ class Budget:
 
     def __repr__(self):
         pc = 'all' if self.per_class is None else self.per_class
-        head = f"{self.epochs_cached} epochs on cached features ({self.views} views)" if self.cache_features else f"{self.epochs} frozen epochs"
+        head = f"{self.epochs_cached} epochs on cached features ({self.views} view{'s' * (self.views != 1)})" if self.cache_features else f"{self.epochs} frozen epochs"
         return (f"Budget({self.name!r}: {self.size}px (presize {self.presize}), head {head}, then "
                 f"{self.epochs_unfrozen} unfrozen, bs={self.bs}, images/class={pc}, arch={self.arch!r})")
 
