@@ -9,7 +9,9 @@ Fails, naming the lesson and what to do, when
 - a lesson is committed without any outputs;
 - what a learner sees is wrong (`rendered_problems`, also applied by tools/run_tests.py to every notebook it
   executes): a NaN/None in a shown table, a `record_results` table whose values are not the recorded ones, an error
-  or traceback, an empty widget/progress-bar output, a figure under 320x160 pixels.
+  or traceback, an empty widget/progress-bar output, a figure under 320x160 pixels;
+- the committed run's recorded results miss the rules of `lessons/checks/<lesson>.cpu.json` (where there is one: what
+  a lesson's prose claims of its `cpu` run, such as lesson 4b's fine-tuning gain beyond noise).
 `python tools/check_outputs.py --self-test` shows that each of those rules can fail (main runs it first).
 """
 import re, sys, json, html, math, base64
@@ -48,6 +50,24 @@ def same_value(shown: str, recorded) -> bool:
 
 # what fastai's Recorder prints for an epoch when no ProgressCallback turns it into a table: [0, 0.57, 0.14, ..., '00:00']
 RAW_EPOCH = re.compile(r"(?m)^\[\d+, [-+\d.e]+(?:, [^\]]*)?, '\d\d:\d\d'\]$")
+
+def rule_problems(spec: dict, got: dict) -> list[str]:
+    "How the recorded results `got` (name -> value) miss the rules `spec` (name -> {min, max, equals, why}) of lessons/checks/."
+    out = []
+    for key, rule in spec.items():
+        if key not in got: out.append(f"{key} was not recorded"); continue
+        v, why = got[key], f" ({rule['why']})" if rule.get('why') else ''
+        if 'min' in rule and not v >= rule['min']: out.append(f"{key} = {v}, below the floor {rule['min']}{why}")
+        if 'max' in rule and not v <= rule['max']: out.append(f"{key} = {v}, above the ceiling {rule['max']}{why}")
+        if 'equals' in rule and v != rule['equals']: out.append(f"{key} = {v}, expected {rule['equals']}{why}")
+    return out
+
+def committed_results(nb: dict) -> dict | None:
+    "The values the lesson's `record_results` cell recorded, as committed (None when it shows none)."
+    for c in nb.get('cells', []):
+        for o in c.get('outputs', []):
+            if RESULTS_MIME in o.get('data', {}): return o['data'][RESULTS_MIME].get('values', {})
+    return None
 
 def rendered_problems(nb: dict) -> list[str]:
     """What a learner would see wrong in the outputs of notebook `nb` (as a dict): a NaN/None in a shown table,
@@ -158,6 +178,14 @@ def self_test():
     for rule, (cells, word) in bad.items():
         got = rendered_problems({'cells': cells})
         assert any(word in g for g in got), f"rule '{rule}' did not fire: {got}"
+    # the committed run's rules (lessons/checks/<lesson>.cpu.json): read from the recorded output, each kind can fail
+    got = committed_results(good)
+    assert got == {'acc': 0.75, 'n': 74, 'arch': 'lite0'} and committed_results({'cells': []}) is None, got
+    spec = {'acc': {'min': 0.5}, 'n': {'max': 100}, 'arch': {'equals': 'lite0'}}
+    assert rule_problems(spec, got) == [], rule_problems(spec, got)
+    for broken, word in [({'acc': {'min': 0.8}}, 'below'), ({'n': {'max': 50}}, 'above'), ({'arch': {'equals': 'x'}}, 'expected'),
+                         ({'gain': {'equals': True}}, 'not recorded')]:
+        assert any(word in g for g in rule_problems(broken, got)), (broken, rule_problems(broken, got))
     return len(bad)
 
 def problems(path: Path) -> list[str]:
@@ -175,6 +203,11 @@ def problems(path: Path) -> list[str]:
             text = ''.join(o.get('text', '')) + ''.join(''.join(v) for k, v in o.get('data', {}).items() if k.startswith('text/'))
             if m := MACHINE_PATH.search(text): out.append(f"cell {i} shows a machine path ({m.group(0)}...)")
     out += rendered_problems(nb)
+    # what the committed (`cpu`) run must show: lessons/checks/<lesson>.cpu.json, e.g. lesson 4b's fine-tuning gain
+    if (spec := ROOT/'lessons'/'checks'/f'{path.stem}.cpu.json').exists():
+        got = committed_results(nb)
+        out += ["records no results (its record_results cell has no output)"] if got is None else \
+               [f"committed run: {p}" for p in rule_problems(json.loads(spec.read_text()), got)]
     if stale: out.append(f"code changed since its outputs were made (cells {', '.join(map(str, stale[:8]))}"
                          f"{', ...' if len(stale) > 8 else ''}): run `make outputs`")
     return out
