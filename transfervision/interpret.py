@@ -46,7 +46,7 @@ def top_losses_table(interp, k: int = 9) -> pd.DataFrame:
     p = preds[idx]
     return pd.DataFrame(dict(file=[items[i] for i in idx], actual=[vocab[int(targs[i])] for i in idx],
                              predicted=[vocab[int(c)] for c in p.argmax(1)], probability=p.max(1).values.numpy(),
-                             loss=losses.numpy()))
+                             loss=losses.numpy() + 0.0))   # + 0.0: a loss of -0.0 (a probability of exactly 1) shows as 0
 
 # %% ../nbs/07_interpret.ipynb #527a220a
 def plot_top_losses(interp, k: int = 9, nrows: int | None = None, ncols: int | None = None, width: int = 32, **kwargs):
@@ -65,7 +65,7 @@ def plot_top_losses(interp, k: int = 9, nrows: int | None = None, ncols: int | N
     wrap = lambda s: textwrap.fill(s, width)
     for ax, row, pa in zip(fig.axes, t.itertuples(), p_actual):
         ax.set_title(f"{wrap(f'predicted {row.predicted} ({row.probability:.2f})')}\n"
-                     f"{wrap(f'actual {row.actual} ({pa:.2f})')}\nloss {row.loss:.2f}", fontsize=9)
+                     f"{wrap(f'actual {row.actual} ({pa:.2f})')}\nloss {row.loss + 0.0:.3g}", fontsize=9)   # 3 significant digits: 2.7e-05, not 0.00
     fig.suptitle(f'The {k} validation images with the highest loss', fontsize=11)
     fig.set_layout_engine('constrained')   # unlike tight_layout, keeps wrapped titles off the pictures above them
     return fig

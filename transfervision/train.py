@@ -96,7 +96,7 @@ def head_learner(learn, views: int = 2, bs: int = 64) -> Learner:
     nv = len(fdls.valid_ds)
     small.cached_features = dict(views=views, n_train=n, n_valid=nv, width=width, mbytes=(n + nv) * width * 4 / 1e6,
                                  extract_s=time.perf_counter() - t0)
-    log.info(f"head_learner: {n} training vectors ({views} views) + {nv} validation, {width} floats each "
+    log.info(f"head_learner: {n} training vectors ({views} view{'s' * (views != 1)}) + {nv} validation, {width} floats each "
              f"({small.cached_features['mbytes']:.1f} MB), body pass {small.cached_features['extract_s']:.1f} s")
     return small
 
