@@ -8,7 +8,6 @@ Docs: https://transfervision.github.io/transfervision/train.html.md"""
 from __future__ import annotations
 import copy, math, time
 from pathlib import Path
-import numpy as np
 import torch
 from torch import nn
 from fastcore.meta import delegates
@@ -21,8 +20,8 @@ from .models import to_model_device
 
 # %% auto #0
 __all__ = ['HEAD_LR', 'CACHED_HEAD_LR', 'train_head', 'pooled_features', 'feature_dls', 'head_learner', 'train_head_cached',
-           'plot_one_cycle', 'find_lr', 'cliff_rate', 'KeepBnStats', 'train_unfrozen', 'beyond_noise',
-           'unfrozen_if_better', 'save_stage', 'load_stage', 'best_model_cbs']
+           'plot_one_cycle', 'find_lr', 'KeepBnStats', 'train_unfrozen', 'beyond_noise', 'unfrozen_if_better',
+           'save_stage', 'load_stage', 'best_model_cbs']
 
 # %% ../nbs/05_train.ipynb #28c62863
 HEAD_LR = 2e-3
@@ -154,14 +153,6 @@ def find_lr(learn, show: bool = True, num_it: int = 100, **kwargs):
     "Run fastai's learning-rate finder; return `SuggestedLRs(minimum, steep, valley)`, plotted when `show` (the course uses `valley`)."
     from fastai.callback.schedule import minimum, steep, valley   # `slide` fails when the finder stops early
     return learn.lr_find(num_it=num_it, show_plot=show, suggest_funcs=(minimum, steep, valley), **kwargs)
-
-# %% ../nbs/05_train.ipynb #5b44d242
-def cliff_rate(lrs, losses, factor: float = 1.5, noise: float = 0.05) -> float:
-    "The finder's rate from which the loss stays above `factor` x its lowest value so far + `noise` (the cliff); the last rate when it never climbs."
-    lrs, losses = np.asarray(lrs, dtype=float), np.asarray([float(l) for l in losses])
-    climbed = losses > factor * np.minimum.accumulate(losses) + noise
-    stays = np.logical_and.accumulate(climbed[::-1])[::-1]      # climbed, and never back below it after
-    return float(lrs[np.argmax(stays)] if stays.any() else lrs[-1])
 
 # %% ../nbs/05_train.ipynb #5f55627c
 class KeepBnStats(Callback):
