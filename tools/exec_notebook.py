@@ -8,7 +8,9 @@ folder, the repository root first on sys.path, the first failing cell stops the 
 printed. Unlike it: `--fakegpu` activates tools/fakegpu in the thread that runs the cells (execnb runs them on
 its own event-loop thread, and the mapping of `cuda` is thread-local), and `--save` writes the executed notebook
 with its outputs (also when a cell failed: the outputs up to it) and each cell's seconds in its metadata
-(`transfervision_seconds`; `python tools/runs_summary.py --cells` lists the slowest). Prints `Success.` and exits 0 when every cell ran.
+(`transfervision_seconds`; `python tools/runs_summary.py --cells` lists the slowest). `--lr-find-its N` runs every
+`Learner.lr_find` for at most N batches (its other arguments as the notebook passes them): test scale for the finder,
+whose cost is per batch whatever the data's size. Prints `Success.` and exits 0 when every cell ran.
 
 `--serve`: for a test runner that executes many notebooks (tools/run_tests.py). Imports torch, fastai and the
 notebook machinery once (about 8 s of CPU a process), then reads one request a line on stdin (JSON: `argv` for
@@ -30,6 +32,8 @@ def main(argv=None):
     ap.add_argument('--flags', default='', help="space-separated test flags to run that are normally skipped (e.g. 'cuda')")
     ap.add_argument('--fakegpu', action='store_true', help='run on the emulated GPU (tools/fakegpu): cuda is available')
     ap.add_argument('--save', default=None, help='write the executed notebook, with its outputs, here')
+    ap.add_argument('--lr-find-its', type=int, default=None,
+                    help="at most this many batches per `Learner.lr_find` (test scale: the finder's cost is per batch, whatever the data's size)")
     ap.add_argument('--cell-timeout', type=int, default=None, help="seconds per cell (default: nbdev's cell_timeout, 600)")
     a = ap.parse_args(argv)
     fn = Path(a.notebook).resolve()
@@ -60,6 +64,7 @@ def main(argv=None):
         outs = k.run(setup)
         errs = [o for o in outs if o.get('output_type') == 'error']
         if errs: print('could not activate the emulated GPU:', *errs[0].get('traceback', []), sep='\n'); return 1
+    if a.lr_find_its: cap_lr_find(a.lr_find_its)   # the same call, fewer batches (the cells run in this process)
     ok, started = True, {}
     def stamp(c): started[id(c)] = time.time()           # returns None: the cell runs
     def timed(c): c.metadata['transfervision_seconds'] = round(time.time() - started.pop(id(c), time.time()), 1)
@@ -73,11 +78,26 @@ def main(argv=None):
         if a.save:
             out = Path(a.save); out.parent.mkdir(parents=True, exist_ok=True)
             nb.metadata['transfervision_run'] = dict(fakegpu=a.fakegpu, flags=a.flags, ok=ok, seconds=round(time.time() - t0, 1),
-                                                     budget=os.environ.get('TRANSFERVISION_BUDGET', ''),
+                                                     budget=os.environ.get('TRANSFERVISION_BUDGET', ''), lr_find_its=a.lr_find_its,
                                                      overrides=os.environ.get('TRANSFERVISION_BUDGET_OVERRIDES', ''))
             write_nb(nb, out)
     print(f"{'Success.' if ok else 'Failed.'} {fn.name} in {time.time() - t0:.0f} s{' on the emulated GPU' if a.fakegpu else ''}")
     return 0 if ok else 1
+
+
+def cap_lr_find(its: int):
+    "Make `Learner.lr_find` run at most `its` batches (its `num_it`, however passed, capped); the rest unchanged."
+    import inspect
+    from fastai.learner import Learner
+    import fastai.callback.schedule  # noqa: F401 (defines Learner.lr_find)
+    orig = getattr(Learner.lr_find, '__wrapped_lr_find__', Learner.lr_find)
+    sig = inspect.signature(orig)
+    def lr_find(*args, **kwargs):
+        b = sig.bind(*args, **kwargs); b.apply_defaults()
+        b.arguments['num_it'] = min(b.arguments['num_it'], its)
+        return orig(*b.args, **b.kwargs)
+    lr_find.__wrapped_lr_find__, lr_find.__doc__, lr_find.__signature__ = orig, orig.__doc__, sig
+    Learner.lr_find = lr_find
 
 
 PRELOAD = ('torch', 'torchvision', 'timm', 'fastai.vision.all', 'pandas', 'matplotlib.pyplot', 'execnb.shell', 'nbdev.test',

@@ -7,12 +7,13 @@
    everywhere (tools/check_version.py); the built wheel installs next to another torch, keeps it and has
    what the lessons import (tools/check_wheel.py); the docs site's config and sidebar (tools/check_docs.py);
 5. the exported package as a package: `ruff check --select F transfervision/` (undefined names,
-   unused imports) and every module imported in a fresh interpreter (tools/check_package.py);
+   unused imports) and every module imported in a process of its own (tools/check_package.py);
 6. `actionlint` passes on `.github/workflows/*`;
 7. the lessons' committed outputs were made from their current code (tools/check_outputs.py);
 8. the emulated GPU's own tests (tools/fakegpu/test_fakegpu.py; its C++ backend is compiled first, ~20 s, and cached);
 9. every notebook runs top to bottom the way `nbdev-test --flags cuda` runs it (tools/exec_notebook.py: `#| cuda`
-   cells run too, at test scale; each run a child forked from a process that imported torch and fastai once): every lesson and every `nbs/` notebook that trains on the emulated GPU
+   cells run too, at test scale, every `lr_find` at most LR_FIND_ITS batches; each run a child forked from a process that
+   imported torch and fastai once): every lesson and every `nbs/` notebook that trains on the emulated GPU
    (tools/fakegpu: `cuda` is available, a separate device that computes with the CPU kernels), the other `nbs/`
    notebooks and the lessons in `CPU_TOO` on the CPU. Each lesson's recorded results (`record_results`) meet the
    floors in `lessons/checks/<lesson>.json` and what it shows passes tools/check_outputs.py's rendered checks.
@@ -20,11 +21,10 @@
    the original photos cost more than the network at the test budget's 64 px). Executed copies, with their
    outputs, go to `_runs/executed/<cpu|gpu>/<name>.ipynb`;
 10. if they exist: `tools/browser_tests.py` (needs `chromium` and `chromedriver` on PATH, else it is
-   reported as skipped; in the pool of step 9) and `tools/scale_test.py` (after the pool, alone).
+   reported as skipped) and `tools/scale_test.py`, both in the pool of step 9.
 Steps 1-2 run first, alone (they rewrite files the rest reads); steps 3-9 share one pool of two workers (one per
 core), the longest jobs first (`COST`), after one that compiles the emulated GPU and makes `small_data`'s copy (the
-GPU runs wait for it; the other worker starts a CPU job meanwhile); the scale test runs last:
-`.ci/run`, install included, must stay within 15 minutes on 2 cores.
+GPU runs wait for it; the other worker starts a CPU job meanwhile). `.ci/run`, install included, must stay within 15 minutes on 2 cores.
 A step that changes files leaves the corrected files in place, so `git diff` shows the fix.
 The last line printed is `N passed, N failed`, with `, N skipped` when a check was skipped.
 SKIP_CHECKS="scale test,browser tests" skips checks by name (reported as skipped). `.ci/run` runs this
@@ -76,7 +76,7 @@ def check_cmd(name, cmd, timeout=None):
     record(name, r.returncode == 0, t0, (r.stdout + r.stderr)[-4000:])
 
 def optional_checks() -> list:
-    "Checks other scripts add, as (cost, name, callable): each only if its script exists; the browser tests run in the pool."
+    "Checks other scripts add, as (cost, name, callable): each only if its script exists."
     py, out = str(BIN/'python'), []
     if (ROOT/'tools'/'browser_tests.py').exists():
         missing = [c for c in ('chromium', 'chromedriver') if not shutil.which(c)]
@@ -105,6 +105,10 @@ TRAINING_NBS = ('04_models', '05_train', '06_plain_pytorch', '07_interpret', '08
 # here is that the lesson runs on the device path and that the pretrained body is nearly mirror-blind; that fine-tuning
 # pays is checked on the committed `cpu` run (tools/check_outputs.py, lessons/checks/04b_sideways_cars.cpu.json).
 OVERRIDES = {'04b_sideways_cars': 'size=32,presize=40,per_class=1,bs=16'}
+# Every notebook run's `Learner.lr_find` stops after this many batches (tools/exec_notebook.py --lr-find-its): a finder costs per
+# batch whatever the data's size (lesson 1's two took 53 + 72 s of its 200 s in CI at 100 and 70 batches); the lessons' own
+# counts run in their committed outputs. At 30 batches from 1e-7 to 10 the rates are still 0.27 decades apart.
+LR_FIND_ITS = 30
 EXECUTED = ROOT/'_runs'/'executed'
 SMALL_DATA = ROOT/'_runs'/'data-small'   # small_data's copy of TRANSFERVISION_DATA, for the emulated-GPU runs
 # Seconds each job took in a run of this script on 2 idle cores (`python tools/runs_summary.py --cells` lists the notebook
@@ -112,7 +116,7 @@ SMALL_DATA = ROOT/'_runs'/'data-small'   # small_data's copy of TRANSFERVISION_D
 COST = {'gpu/01_pets': 200, 'gpu/04_stanford_cars': 175, 'gpu/05_train': 135, 'gpu/02_rock_paper_scissors': 130,
         'gpu/01b_pets_inside': 120, 'browser tests': 100, 'gpu/04b_sideways_cars': 60, 'cpu/09_cli': 100, 'gpu/06_deploy': 75, 'gpu/03_doraemon_walle': 70,
         'scale test': 65, 'emulated GPU': 65, 'gpu/06_plain_pytorch': 55, 'gpu/05_your_own_images': 55,
-        'every transfervision module imports in a fresh interpreter': 50, 'gpu/04_models': 50, 'gpu/appendix_multi_gpu': 50,
+        'every transfervision module imports in a process of its own': 35, 'gpu/04_models': 50, 'gpu/appendix_multi_gpu': 50,
         'cpu/10_demo': 40, 'gpu/08_inference': 40,
         'wheel installs beside another torch, keeps it, has what lessons import': 31, 'gpu/07_interpret': 30,
         'gpu/11_devices': 25, 'gpu/13_ddp': 25, 'cpu/03_data': 20, 'gpu/00_setup': 17, 'gpu/appendix_fastai_v1': 16}
@@ -195,7 +199,8 @@ def test_notebook(nb, threads, fakegpu=False):
     if nb.stem in OVERRIDES: env['TRANSFERVISION_BUDGET_OVERRIDES'] = OVERRIDES[nb.stem]
     executed = EXECUTED/('gpu' if fakegpu else 'cpu')/f'{nb.stem}.ipynb'
     # --flags cuda: `#| cuda` cells run too (at the test budget they are CPU-sized).
-    rc, output = exec_notebook([str(nb), '--flags', 'cuda', '--save', str(executed)] + (['--fakegpu'] if fakegpu else []), env, threads)
+    rc, output = exec_notebook([str(nb), '--flags', 'cuda', '--lr-find-its', str(LR_FIND_ITS), '--save', str(executed)]
+                               + (['--fakegpu'] if fakegpu else []), env, threads)
     ok = rc == 0 and 'Success' in output
     detail = output[-6000:]
     if ok and (missed := results_problems(nb, results_dir)): ok, detail = False, missed
@@ -227,7 +232,7 @@ def main():
               ('docs config and sidebar with the lessons (tools/check_docs.py)', [py, 'tools/check_docs.py']),
               # pyflakes rules on the exported package; its [tool.ruff] config in pyproject.toml excludes _modidx.py
               ('ruff check --select F transfervision/', [str(BIN/'ruff'), 'check', '--select', 'F', '--no-cache', 'transfervision/']),
-              ('every transfervision module imports in a fresh interpreter (tools/check_package.py)', [py, 'tools/check_package.py']),
+              ('every transfervision module imports in a process of its own (tools/check_package.py)', [py, 'tools/check_package.py']),
               ('actionlint .github/workflows', [str(BIN/'actionlint'), *map(str, sorted((ROOT/'.github'/'workflows').glob('*.y*ml')))]),
               ('lesson outputs made from the current code (tools/check_outputs.py)', [py, 'tools/check_outputs.py'])]
     jobs = [(COST.get(name.split(' (')[0], 10), name, lambda n=name, c=cmd: check_cmd(n, c, timeout=900), False) for name, cmd in checks]
@@ -240,25 +245,26 @@ def main():
              for nb, gpu in notebook_runs()]
     jobs.append((COST['emulated GPU'], 'emulated GPU', lambda: check_cmd('emulated GPU (tools/fakegpu/test_fakegpu.py)',
                                                                          [py, 'tools/fakegpu/test_fakegpu.py']), True))
-    # the browser tests in the pool too (they wait on servers and Chromium as much as they compute: alone, at the end, they
-    # added their whole 91 s to the run); the scale test after it, alone (two training processes, one a core)
-    later = []
-    for cost, name, fn in optional_checks():
-        if name == 'browser tests': jobs.append((cost, name, fn, False))
-        else: later.append(fn)
+    # the browser tests and the scale test in the pool too: alone, at the end, each added its whole time to the run (the
+    # browser tests wait on servers and Chromium as much as they compute; the scale test's one-process run uses one core, its
+    # two-process run two, so the other worker's job shares a core with it for about 30 s)
+    jobs += [(cost, name, fn, False) for cost, name, fn in optional_checks()]
     jobs.sort(key=lambda j: -j[0])
     def prepare_gpu_runs():
-        "What every emulated-GPU run needs: the backend compiled (once; the runs load it from its cache) and small_data's copy."
-        try:
-            t0 = time.time()
-            r = run([py, '-c', 'import sys; sys.path.insert(0, "tools"); import fakegpu; fakegpu.load()'])
-            if r.returncode: record('emulated GPU backend compiles (tools/fakegpu)', False, t0, (r.stdout + r.stderr)[-4000:])
-            else: print(f"emulated GPU backend compiled ({time.time() - t0:.0f} s)", flush=True)
+        "What every emulated-GPU run needs: the backend compiled (once; the runs load it from its cache) and small_data's copy, both at once."
+        def copy_data():
             shutil.rmtree(SMALL_DATA, ignore_errors=True)
             if os.environ.get('TRANSFERVISION_DATA'):
                 t0 = time.time()
                 small_data(Path(os.environ['TRANSFERVISION_DATA']), SMALL_DATA)
                 print(f"emulated-GPU runs read a copy of the data at most {SMALL_SIDE} px a side ({time.time() - t0:.0f} s)", flush=True)
+        try:
+            copying = threading.Thread(target=copy_data); copying.start()   # PIL decodes without the GIL; g++ is another process
+            t0 = time.time()
+            r = run([py, '-c', 'import sys; sys.path.insert(0, "tools"); import fakegpu; fakegpu.load()'])
+            if r.returncode: record('emulated GPU backend compiles (tools/fakegpu)', False, t0, (r.stdout + r.stderr)[-4000:])
+            else: print(f"emulated GPU backend compiled ({time.time() - t0:.0f} s)", flush=True)
+            copying.join()
         finally: built.set()
     # first, on one worker; the other starts the longest job that does not wait for it
     cpu_first = next((j for j in jobs if not j[3]), None)
@@ -266,9 +272,7 @@ def main():
            [j for j in jobs if j is not cpu_first]
     with ThreadPoolExecutor(workers) as ex: list(ex.map(lambda j: j[2](), jobs))
     for srv in servers: srv.stdin.close(); srv.wait()
-    print(f"checks and notebooks: {time.time() - t_start:.0f} s wall with {workers} workers", flush=True)
-    for run_check in later: run_check()
-    print(f"all checks: {time.time() - t_start:.0f} s wall")
+    print(f"all checks: {time.time() - t_start:.0f} s wall with {workers} workers", flush=True)
     sys.exit(summary())
 
 def summary():
