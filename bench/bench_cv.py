@@ -133,6 +133,12 @@ def fit_head(xtr, ytr, n_out, epochs, lr, seed=42, bs=64, wd=0.01, head='mlp'):
     from fastai.vision.learner import create_head
     from fastai.torch_core import apply_init
     g = torch.Generator().manual_seed(seed); torch.manual_seed(seed)
+    if head == 'logistic':   # the package's train_head_logistic: lin_ftrs=[] head fitted by logistic regression, `lr` is C
+        from types import SimpleNamespace
+        from transfervision.train import fit_linear_head
+        h = create_head(xtr.shape[1] // 2, n_out, lin_ftrs=[])
+        fit_linear_head(SimpleNamespace(model=(None, h)), xtr, ytr, C=lr)
+        return nn.Sequential(*list(h.children())[2:]).eval()
     kind = head   # 'mlp': fastai's default head (hidden layer of 512); 'linear': lin_ftrs=[] (batch norm, dropout, one linear layer)
     head = create_head(xtr.shape[1] // 2, n_out, **({'lin_ftrs': []} if kind == 'linear' else {}))   # concat pooling doubles the width
     apply_init(head, nn.init.kaiming_normal_)
@@ -178,14 +184,15 @@ def cmd_cv(args):
     import torch
     torch.set_num_threads(1)
     rows = []
-    print(f"{'dataset':<20}{'backbone@px':<24}{'views':>6}{'tta':>4}{'ep':>4}{'lr':>7} | {'CV mean ± sd':>14}{'all':>8}"
+    print(f"{'dataset':<20}{'backbone@px':<24}{'views':>6}{'tta':>4}{'ep':>4}{'lr/C':>7} | {'CV mean ± sd':>14}{'all':>8}"
           f"{'n':>6}{'1 img':>7}{'body s':>8}{'head s':>7}", flush=True)
     for name in args.datasets.split(','):
         for config in args.configs.split(','):
             d = extract(name, config, flip=not args.no_flip, max_per_class=args.max_per_class)
             for views in map(int, args.views.split(',')):
-                for epochs in map(int, args.epochs.split(',')):
-                    for lr in map(float, args.lrs.split(',')):
+                logistic = args.head == 'logistic'   # no epochs; the `lr` column is C
+                for epochs in ([0] if logistic else map(int, args.epochs.split(','))):
+                    for lr in map(float, (args.Cs if logistic else args.lrs).split(',')):
                         t = time.perf_counter()
                         accs_t, right_t, n = cv_score(d, epochs, lr, views, args.folds, args.repeats, head=args.head)
                         th = (time.perf_counter() - t) / len(accs_t[0])
@@ -247,16 +254,18 @@ def cmd_cars_test(args):
         tr = torch.tensor([g == 'train' for g in d['groups']]); te = ~tr
         for views in map(int, args.views.split(',')):
             for tta in map(int, args.tta.split(',')):
-                for epochs in map(int, args.epochs.split(',')):
-                    for lr in map(float, args.lrs.split(',')):
+                logistic = args.head == 'logistic'
+                for epochs in ([0] if logistic else map(int, args.epochs.split(','))):
+                    for lr in map(float, (args.Cs if logistic else args.lrs).split(',')):
                         xtr, ytr = d['x'][tr], d['y'][tr]
                         if views >= 2: xtr, ytr = torch.cat([xtr, d['xf'][tr]]), torch.cat([ytr, ytr])
-                        head = fit_head(xtr, ytr, len(d['vocab']), epochs, lr)
+                        head = fit_head(xtr, ytr, len(d['vocab']), epochs, lr, head=args.head)
                         with torch.no_grad():
                             p = head(d['x'][te]).softmax(1)
                             if tta: p = (p + head(d['xf'][te]).softmax(1)) / 2
                         acc = (p.argmax(1) == d['y'][te]).float().mean().item()
-                        print(f"cars test folder  {config:<24} views {views} tta {tta} epochs {epochs:>3} lr {lr:.0e}: "
+                        print(f"cars test folder  {config:<24} {args.head:<8} views {views} tta {tta} "
+                              f"{f'C {lr:g}' if logistic else f'epochs {epochs:>3} lr {lr:.0e}'}: "
                               f"{100*acc:.1f} % of {int(te.sum())}", flush=True)
 
 def main(argv=None):
@@ -272,7 +281,9 @@ def main(argv=None):
     ap.add_argument('--max-per-class', type=int, default=None, help='a seeded sample of at most this many per class (default: all)')
     ap.add_argument('--force', action='store_true'); ap.add_argument('--images', type=int, default=64)
     ap.add_argument('--rounds', type=int, default=3)
-    ap.add_argument('--head', default='mlp', choices=['mlp', 'linear'], help="the head: fastai's default, or lin_ftrs=[]")
+    ap.add_argument('--head', default='mlp', choices=['mlp', 'linear', 'logistic'],
+                    help="the head: fastai's default, lin_ftrs=[] trained by one-cycle, or lin_ftrs=[] fitted by logistic regression (train_head_logistic)")
+    ap.add_argument('--Cs', default='0.3', help="--head logistic: the regularisation settings C to score (shown in the lr column)")
     args = ap.parse_args(argv)
     warnings.filterwarnings('ignore')
     if not os.environ.get('TRANSFERVISION_DATA'): print("note: TRANSFERVISION_DATA is not set")

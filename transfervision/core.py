@@ -41,11 +41,14 @@ class Budget:
     arch: str = 'auto'           # architecture name from `transfervision.models.ARCHS`, or 'auto'
     cache_features: bool = False # the CLI trains the head on body features computed once (fast on a CPU)
     views: int = 2               # cached features per training image: 1 as validation sees it, 2 also mirrored, more also augmented
+    head: str = 'fastai'         # how the CLI trains the head on cached features: 'fastai' (epochs) or 'logistic' (train_head_logistic)
     reason: str = ''             # why this budget was picked
 
     def __repr__(self):
         pc = 'all' if self.per_class is None else self.per_class
-        head = f"{self.epochs_cached} epochs on cached features ({self.views} view{'s' * (self.views != 1)})" if self.cache_features else f"{self.epochs} frozen epochs"
+        v = f"({self.views} view{'s' * (self.views != 1)})"
+        head = (f"fitted by logistic regression on cached features {v}" if self.head == 'logistic' else
+                f"{self.epochs_cached} epochs on cached features {v}" if self.cache_features else f"{self.epochs} frozen epochs")
         return (f"Budget({self.name!r}: {self.size}px (presize {self.presize}), head {head}, then "
                 f"{self.epochs_unfrozen} unfrozen, bs={self.bs}, images/class={pc}, arch={self.arch!r})")
 

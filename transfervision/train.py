@@ -19,9 +19,9 @@ from .core import log
 from .models import to_model_device
 
 # %% auto #0
-__all__ = ['HEAD_LR', 'CACHED_HEAD_LR', 'train_head', 'pooled_features', 'feature_dls', 'head_learner', 'train_head_cached',
-           'plot_one_cycle', 'find_lr', 'KeepBnStats', 'train_unfrozen', 'beyond_noise', 'unfrozen_if_better',
-           'save_stage', 'load_stage', 'best_model_cbs']
+__all__ = ['HEAD_LR', 'CACHED_HEAD_LR', 'LOGISTIC_C', 'train_head', 'pooled_features', 'feature_dls', 'head_learner',
+           'train_head_cached', 'fit_linear_head', 'train_head_logistic', 'plot_one_cycle', 'find_lr', 'KeepBnStats',
+           'train_unfrozen', 'beyond_noise', 'unfrozen_if_better', 'save_stage', 'load_stage', 'best_model_cbs']
 
 # %% ../nbs/05_train.ipynb #28c62863
 HEAD_LR = 2e-3
@@ -121,6 +121,62 @@ def train_head_cached(learn, epochs: int, lr: float | None = None, views: int = 
     learn.cached_head = dict(small.cached_features, fit_s=time.perf_counter() - t1, valid_preds=(preds, targs),
                              valid_acc=(preds.argmax(1) == targs).float().mean().item())
     log.info(f"train_head_cached: head {learn.cached_head['fit_s']:.1f} s for {epochs} epochs")
+    return learn
+
+# %% ../nbs/05_train.ipynb #f2afc046
+LOGISTIC_C = 0.3
+
+def _linear_head(learn) -> tuple:
+    "The (BatchNorm1d, Linear) of a head built with `lin_ftrs=[]`, or a clear error."
+    layers = list(learn.model[1].children())[2:]   # after pooling and Flatten
+    if not (len(layers) == 3 and isinstance(layers[0], nn.BatchNorm1d) and isinstance(layers[1], nn.Dropout)
+            and isinstance(layers[2], nn.Linear) and layers[2].bias is None):
+        raise ValueError("train_head_logistic fits a head with one linear layer: build the learner with "
+                         "make_learner(dls, arch, lin_ftrs=[]) (or vision_learner(..., lin_ftrs=[])).")
+    return layers[0], layers[2]
+
+# %% ../nbs/05_train.ipynb #ce14ad66
+def fit_linear_head(learn, x, y, C: float = LOGISTIC_C, max_iter: int = 1000) -> int:
+    "Fit the linear head of `learn` (`lin_ftrs=[]`) by L2-regularised logistic regression on pooled features `x` (n, width) with targets `y`, standardised; returns L-BFGS's iterations."
+    from sklearn.linear_model import LogisticRegression
+    bn, lin = _linear_head(learn)
+    x64 = x.double()
+    mean, var = x64.mean(0), x64.var(0, unbiased=False)
+    reg = LogisticRegression(C=C, max_iter=max_iter).fit(((x64 - mean) / (var + bn.eps).sqrt()).numpy(), y.numpy())
+    coef, icpt = torch.from_numpy(reg.coef_), torch.from_numpy(reg.intercept_)
+    if len(reg.classes_) == 2: coef, icpt = torch.cat([-coef, coef]) / 2, torch.cat([-icpt, icpt]) / 2   # one score -> two logits
+    n_out, width = lin.weight.shape
+    W = torch.zeros(n_out, width, dtype=torch.float64)
+    b = torch.full((n_out,), float(icpt.min()) - 20, dtype=torch.float64)   # a class with no training image is never predicted
+    seen = torch.as_tensor(reg.classes_)
+    W[seen], b[seen] = coef, icpt
+    beta = torch.linalg.lstsq(W, b.unsqueeze(1)).solution.squeeze(1)      # the batch-norm bias that W maps onto the intercepts
+    with torch.no_grad():
+        bn.running_mean.copy_(mean); bn.running_var.copy_(var); bn.weight.fill_(1.0); bn.bias.copy_(beta)
+        lin.weight.copy_(W)
+    return int(reg.n_iter_.max())
+
+# %% ../nbs/05_train.ipynb #61283a52
+def train_head_logistic(learn, views: int = 1, C: float = LOGISTIC_C, max_iter: int = 1000):
+    "Like `train_head_cached`, but the linear head (`lin_ftrs=[]`) is fitted by logistic regression (`fit_linear_head`) on the cached features, in one go; the validation predictions go to `learn.cached_head`."
+    _linear_head(learn)   # the clear error before the body pass, not after
+    learn.freeze()
+    t0 = time.perf_counter()
+    fdls = feature_dls(learn, views=views)
+    (x, y), (vx, vy) = fdls.train_ds.tensors, fdls.valid_ds.tensors
+    t1 = time.perf_counter()
+    n_iter = fit_linear_head(learn, x, y, C=C, max_iter=max_iter)
+    tail, was = nn.Sequential(*list(learn.model[1].children())[2:]), learn.model.training
+    tail.eval()
+    dev = next(tail.parameters()).device
+    with torch.no_grad(): preds = torch.cat([tail(vx[i:i + 1024].to(dev)).softmax(1).cpu() for i in range(0, len(vx), 1024)])
+    learn.model.train(was)
+    n, width = x.shape
+    learn.cached_head = dict(views=views, n_train=n, n_valid=len(vx), width=width, mbytes=(n + len(vx)) * width * 4 / 1e6,
+                             extract_s=t1 - t0, fit_s=time.perf_counter() - t1, valid_preds=(preds, vy),
+                             valid_acc=(preds.argmax(1) == vy).float().mean().item(), C=C, n_iter=n_iter)
+    log.info(f"train_head_logistic: {n} training vectors ({views} view{'s' * (views != 1)}), body pass {t1 - t0:.1f} s, "
+             f"fit {learn.cached_head['fit_s']:.1f} s: validation accuracy {learn.cached_head['valid_acc']:.1%}")
     return learn
 
 # %% ../nbs/05_train.ipynb #ae62b7aa
