@@ -157,8 +157,8 @@ def fit_linear_head(learn, x, y, C: float = LOGISTIC_C, max_iter: int = 1000) ->
     return int(reg.n_iter_.max())
 
 # %% ../nbs/05_train.ipynb #61283a52
-def train_head_logistic(learn, views: int = 1, C: float = LOGISTIC_C, max_iter: int = 1000):
-    "Like `train_head_cached`, but the linear head (`lin_ftrs=[]`) is fitted by logistic regression (`fit_linear_head`) on the cached features, in one go; the validation predictions go to `learn.cached_head`."
+def train_head_logistic(learn, views: int = 1, C: float = LOGISTIC_C, max_iter: int = 1000, refit: bool = False):
+    "Like `train_head_cached`, but the linear head (`lin_ftrs=[]`) is fitted by logistic regression (`fit_linear_head`) on the cached features, in one go; the validation predictions go to `learn.cached_head`. `refit`: then fit again on training and validation features together, for a final model."
     _linear_head(learn)   # the clear error before the body pass, not after
     learn.freeze()
     t0 = time.perf_counter()
@@ -171,12 +171,14 @@ def train_head_logistic(learn, views: int = 1, C: float = LOGISTIC_C, max_iter: 
     dev = next(tail.parameters()).device
     with torch.no_grad(): preds = torch.cat([tail(vx[i:i + 1024].to(dev)).softmax(1).cpu() for i in range(0, len(vx), 1024)])
     learn.model.train(was)
+    if refit: fit_linear_head(learn, torch.cat([x, vx]), torch.cat([y, vy]), C=C, max_iter=max_iter)   # valid_preds stay the scored ones
     n, width = x.shape
     learn.cached_head = dict(views=views, n_train=n, n_valid=len(vx), width=width, mbytes=(n + len(vx)) * width * 4 / 1e6,
                              extract_s=t1 - t0, fit_s=time.perf_counter() - t1, valid_preds=(preds, vy),
-                             valid_acc=(preds.argmax(1) == vy).float().mean().item(), C=C, n_iter=n_iter)
+                             valid_acc=(preds.argmax(1) == vy).float().mean().item(), C=C, n_iter=n_iter, refit=refit)
     log.info(f"train_head_logistic: {n} training vectors ({views} view{'s' * (views != 1)}), body pass {t1 - t0:.1f} s, "
-             f"fit {learn.cached_head['fit_s']:.1f} s: validation accuracy {learn.cached_head['valid_acc']:.1%}")
+             f"fit {learn.cached_head['fit_s']:.1f} s: validation accuracy {learn.cached_head['valid_acc']:.1%}"
+             + (f"; then fitted again on all {n + len(vx)} vectors, validation images included" if refit else ''))
     return learn
 
 # %% ../nbs/05_train.ipynb #ae62b7aa
