@@ -242,6 +242,12 @@ def _cmd_train(args) -> int:
     out = writable_folder(args.out)              # checked before minutes of training, not after
     seed_everything(args.seed)
     make, budget, name = _dls_for(args)
+    # the head: fitted by logistic regression on cached features (train_head_logistic), unless epochs or a rate were asked for
+    head = args.head or ('fastai' if args.epochs is not None or args.lr is not None or not budget.cache_features else 'logistic')
+    opts = dict(lin_ftrs=[]) if head == 'logistic' else {}
+    budget = replace(budget, head=head)
+    if head == 'logistic' and budget.name == 'cpu' and args.time is None and args.arch in (None, LOGISTIC_CPU['arch']):
+        budget = replace(budget, **LOGISTIC_CPU)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UserWarning)   # said below, in one line
         dls, budget = _enough_for_a_batch(make, budget, say)
@@ -250,15 +256,6 @@ def _cmd_train(args) -> int:
         print(f"transfervision: skipped {len(skipped)} unusable image(s): "
               + '; '.join(f"{Path(p).name} ({why})" for p, why in zip(skipped.path, skipped.problem)), file=sys.stderr)
     for note in getattr(dls, 'notes', []): print(f"transfervision: warning: {note}", file=sys.stderr)
-    # the head: fitted by logistic regression on cached features (train_head_logistic), unless epochs or a rate were asked for
-    head = args.head or ('fastai' if args.epochs is not None or args.lr is not None or not budget.cache_features else 'logistic')
-    opts = dict(lin_ftrs=[]) if head == 'logistic' else {}
-    budget = replace(budget, head=head)
-    if head == 'logistic' and budget.name == 'cpu' and args.time is None and args.arch is None:
-        budget = replace(budget, **LOGISTIC_CPU)
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', UserWarning)
-            dls, budget = _enough_for_a_batch(make, budget, lambda *a: None)
     learn = make_learner(dls, arch=args.arch or budget.arch, path=getattr(args, 'work', None), **opts)   # scratch files: not in the working directory
     unfrozen = args.unfrozen or 0
     if args.time is not None:

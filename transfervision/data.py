@@ -189,7 +189,7 @@ DATASETS = {d.name: d for d in [
         test_files=cars_test_files, class_ids=cars_class_ids,
         kaggle='jutrera/stanford-car-dataset-by-classes-folder', fix_layout=fix_cars_layout,
         # cpu: 128 px, so lesson 4's live training loops finish in minutes on a laptop (at 224 px they took over 20);
-        # the cached head is 31.6 % on the test folder at 224 px (bench/RESULTS.md); `--time` picks larger settings
+        # `transfervision train stanford_cars` replaces the size with LOGISTIC_CPU's 288 px (bench/RESULTS.md)
         budgets={'full': dict(epochs=8, epochs_unfrozen=4), 'cpu': dict(per_class=8, epochs=2, size=128, presize=160),
                  # test: 2 images a class to train on (the validation set is a fifth of every class whatever per_class is)
                  'test': dict(per_class=2, epochs=2)}),

@@ -138,19 +138,28 @@ def _linear_head(learn) -> tuple:
 # %% ../nbs/05_train.ipynb #ce14ad66
 def fit_linear_head(learn, x, y, C: float = LOGISTIC_C, max_iter: int = 1000) -> int:
     "Fit the linear head of `learn` (`lin_ftrs=[]`) by L2-regularised logistic regression on pooled features `x` (n, width) with targets `y`, standardised; returns L-BFGS's iterations."
+    import warnings
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     bn, lin = _linear_head(learn)
     x64 = x.double()
     mean, var = x64.mean(0), x64.var(0, unbiased=False)
-    reg = LogisticRegression(C=C, max_iter=max_iter).fit(((x64 - mean) / (var + bn.eps).sqrt()).numpy(), y.numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', ConvergenceWarning)   # said in the log instead, in one line
+        reg = LogisticRegression(C=C, max_iter=max_iter).fit(((x64 - mean) / (var + bn.eps).sqrt()).numpy(), y.numpy())
+    if reg.n_iter_.max() >= max_iter: log.info(f"fit_linear_head: L-BFGS stopped at max_iter={max_iter} before converging")
     coef, icpt = torch.from_numpy(reg.coef_), torch.from_numpy(reg.intercept_)
     if len(reg.classes_) == 2: coef, icpt = torch.cat([-coef, coef]) / 2, torch.cat([-icpt, icpt]) / 2   # one score -> two logits
     n_out, width = lin.weight.shape
-    W = torch.zeros(n_out, width, dtype=torch.float64)
-    b = torch.full((n_out,), float(icpt.min()) - 20, dtype=torch.float64)   # a class with no training image is never predicted
+    # a class with no training image scores the average of the others' scores: never the largest
+    W, b = coef.mean(0).repeat(n_out, 1), icpt.mean().repeat(n_out)
     seen = torch.as_tensor(reg.classes_)
     W[seen], b[seen] = coef, icpt
+    W, b = W - W.mean(0), b - b.mean()   # the same constant off every class's score: the same probabilities
     beta = torch.linalg.lstsq(W, b.unsqueeze(1)).solution.squeeze(1)      # the batch-norm bias that W maps onto the intercepts
+    if (W @ beta - b).abs().max() > 1e-6 * (1 + b.abs().max()):
+        raise ValueError(f"fit_linear_head: the intercepts of {n_out} classes cannot be expressed through {width} features; "
+                         "train this head with train_head_cached instead.")
     with torch.no_grad():
         bn.running_mean.copy_(mean); bn.running_var.copy_(var); bn.weight.fill_(1.0); bn.bias.copy_(beta)
         lin.weight.copy_(W)
