@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse, logging, math, sys, time, tempfile, warnings
 from pathlib import Path
 from .core import log
+_LOADED = time.perf_counter()   # from the command line, the clock starts here: "took" and --time count the imports too
 
 # torch 2.14 warns about fastai's use of torch.jit.script as fastai is imported: noise on a terminal, not the user's business.
 warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
@@ -234,7 +235,7 @@ def _cmd_train(args) -> int:
     from transfervision.models import make_learner
     from transfervision.inference import export_model
     from transfervision import train
-    start = time.perf_counter()
+    start = getattr(args, 'start', None) or time.perf_counter()
     if args.unfrozen is not None and args.unfrozen < 0: raise CLIError(f"--unfrozen {args.unfrozen}: use 0 (head only) or more epochs")
     if args.head == 'logistic' and (args.lr, args.epochs) != (None, None):
         raise CLIError("--lr and --epochs set fastai's head training: use them with --head fastai, or leave them out")
@@ -430,10 +431,12 @@ def make_parser() -> argparse.ArgumentParser:
 # %% ../nbs/09_cli.ipynb #2a195c26
 def main(argv: list[str] | None = None) -> int:
     "Run the `transfervision` command with `argv` (default: the command line); returns the exit status."
+    start = _LOADED if argv is None else time.perf_counter()   # argv given: called from Python, long after the imports
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = '--debug' in argv
     try:
         args = make_parser().parse_args(argv)
+        args.start = start
         level = log.level
         if getattr(args, 'quiet', False): log.setLevel(logging.WARNING)   # the library's progress messages too
         try:
