@@ -113,13 +113,12 @@ EXECUTED = ROOT/'_runs'/'executed'
 SMALL_DATA = ROOT/'_runs'/'data-small'   # small_data's copy of TRANSFERVISION_DATA, for the emulated-GPU runs
 # Seconds each job took in a run of this script on 2 idle cores (`python tools/runs_summary.py --cells` lists the notebook
 # runs of the last one): only the order matters, the longest start first so that the workers end together; others count 10.
-COST = {'gpu/01_pets': 200, 'gpu/04_stanford_cars': 175, 'gpu/05_train': 135, 'gpu/02_rock_paper_scissors': 130,
-        'gpu/01b_pets_inside': 120, 'browser tests': 100, 'gpu/04b_sideways_cars': 60, 'cpu/09_cli': 100, 'gpu/06_deploy': 75, 'gpu/03_doraemon_walle': 70,
-        'scale test': 65, 'emulated GPU': 65, 'gpu/06_plain_pytorch': 55, 'gpu/05_your_own_images': 55,
-        'every transfervision module imports in a process of its own': 35, 'gpu/04_models': 50, 'gpu/appendix_multi_gpu': 50,
-        'cpu/10_demo': 40, 'gpu/08_inference': 40,
-        'wheel installs beside another torch, keeps it, has what lessons import': 31, 'gpu/07_interpret': 30,
-        'gpu/11_devices': 25, 'gpu/13_ddp': 25, 'cpu/03_data': 20, 'gpu/00_setup': 17, 'gpu/appendix_fastai_v1': 16}
+COST = {'gpu/04_stanford_cars': 145, 'gpu/05_train': 120, 'gpu/01b_pets_inside': 115, 'browser tests': 100, 'gpu/01_pets': 95,
+        'cpu/09_cli': 90, 'scale test': 90, 'gpu/04b_sideways_cars': 85, 'gpu/02_rock_paper_scissors': 80, 'gpu/04_models': 40,
+        'gpu/appendix_multi_gpu': 40, 'every transfervision module imports in a process of its own': 37, 'gpu/03_doraemon_walle': 37,
+        'wheel installs beside another torch, keeps it, has what lessons import': 35, 'gpu/06_deploy': 35, 'cpu/10_demo': 31,
+        'gpu/08_inference': 24, 'emulated GPU': 21, 'gpu/05_your_own_images': 21, 'gpu/06_plain_pytorch': 19,
+        'gpu/07_interpret': 16, 'cpu/03_data': 11, 'gpu/11_devices': 9, 'gpu/13_ddp': 8}
 
 def notebook_runs() -> list:
     "(notebook, fakegpu) for every run: each lesson and training nbs/ notebook on the emulated GPU, the rest (and CPU_TOO) on the CPU."
@@ -256,7 +255,10 @@ def main():
             shutil.rmtree(SMALL_DATA, ignore_errors=True)
             if os.environ.get('TRANSFERVISION_DATA'):
                 t0 = time.time()
-                small_data(Path(os.environ['TRANSFERVISION_DATA']), SMALL_DATA)
+                try: small_data(Path(os.environ['TRANSFERVISION_DATA']), SMALL_DATA)
+                except Exception as e:   # in a thread: said here, or it would be lost
+                    shutil.rmtree(SMALL_DATA, ignore_errors=True)   # the runs then read the originals
+                    return record('small copy of the data for the emulated-GPU runs', False, t0, f"{type(e).__name__}: {e}")
                 print(f"emulated-GPU runs read a copy of the data at most {SMALL_SIDE} px a side ({time.time() - t0:.0f} s)", flush=True)
         try:
             copying = threading.Thread(target=copy_data); copying.start()   # PIL decodes without the GIL; g++ is another process

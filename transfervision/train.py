@@ -20,8 +20,9 @@ from .models import to_model_device
 
 # %% auto #0
 __all__ = ['HEAD_LR', 'CACHED_HEAD_LR', 'LOGISTIC_C', 'train_head', 'pooled_features', 'feature_dls', 'head_learner',
-           'train_head_cached', 'fit_linear_head', 'train_head_logistic', 'plot_one_cycle', 'find_lr', 'KeepBnStats',
-           'train_unfrozen', 'beyond_noise', 'unfrozen_if_better', 'save_stage', 'load_stage', 'best_model_cbs']
+           'feature_preds', 'train_head_cached', 'fit_linear_head', 'train_head_logistic', 'plot_one_cycle', 'find_lr',
+           'KeepBnStats', 'train_unfrozen', 'beyond_noise', 'unfrozen_if_better', 'save_stage', 'load_stage',
+           'best_model_cbs']
 
 # %% ../nbs/05_train.ipynb #28c62863
 HEAD_LR = 2e-3
@@ -99,6 +100,15 @@ def head_learner(learn, views: int = 2, bs: int = 64) -> Learner:
              f"({small.cached_features['mbytes']:.1f} MB), body pass {small.cached_features['extract_s']:.1f} s")
     return small
 
+# %% ../nbs/05_train.ipynb #cceb918a
+def feature_preds(head, x, bs: int = 1024) -> torch.Tensor:
+    "Softmax predictions of `head` (a head's layers after pooling) on feature vectors `x`, batch by batch, in eval mode (its mode restored after); on the CPU."
+    was, dev = head.training, next(head.parameters()).device
+    head.eval()
+    try:
+        with torch.no_grad(): return torch.cat([head(x[i:i + bs].to(dev)).softmax(1).cpu() for i in range(0, len(x), bs)])
+    finally: head.train(was)
+
 # %% ../nbs/05_train.ipynb #ec99c695
 CACHED_HEAD_LR = 3e-3
 
@@ -113,11 +123,8 @@ def train_head_cached(learn, epochs: int, lr: float | None = None, views: int = 
         if hasattr(small.recorder, k): setattr(learn.recorder, k, getattr(small.recorder, k))
     # the validation images' predictions from their cached features (no body pass); computed here rather than with
     # small.get_preds(), whose new DataLoader would draw from the global random state and change later runs
-    (vx, targs), was = small.dls.valid_ds.tensors, small.model.training
-    dev = next(small.model.parameters()).device
-    small.model.eval()
-    with torch.no_grad(): preds = torch.cat([small.model(vx[i:i + 1024].to(dev)).softmax(1).cpu() for i in range(0, len(vx), 1024)])
-    small.model.train(was)
+    vx, targs = small.dls.valid_ds.tensors
+    preds = feature_preds(small.model, vx)
     learn.cached_head = dict(small.cached_features, fit_s=time.perf_counter() - t1, valid_preds=(preds, targs),
                              valid_acc=(preds.argmax(1) == targs).float().mean().item())
     log.info(f"train_head_cached: head {learn.cached_head['fit_s']:.1f} s for {epochs} epochs")
@@ -175,11 +182,7 @@ def train_head_logistic(learn, views: int = 1, C: float = LOGISTIC_C, max_iter: 
     (x, y), (vx, vy) = fdls.train_ds.tensors, fdls.valid_ds.tensors
     t1 = time.perf_counter()
     n_iter = fit_linear_head(learn, x, y, C=C, max_iter=max_iter)
-    tail, was = nn.Sequential(*list(learn.model[1].children())[2:]), learn.model.training
-    tail.eval()
-    dev = next(tail.parameters()).device
-    with torch.no_grad(): preds = torch.cat([tail(vx[i:i + 1024].to(dev)).softmax(1).cpu() for i in range(0, len(vx), 1024)])
-    learn.model.train(was)
+    preds = feature_preds(nn.Sequential(*list(learn.model[1].children())[2:]), vx)
     if refit: fit_linear_head(learn, torch.cat([x, vx]), torch.cat([y, vy]), C=C, max_iter=max_iter)   # valid_preds stay the scored ones
     n, width = x.shape
     learn.cached_head = dict(views=views, n_train=n, n_valid=len(vx), width=width, mbytes=(n + len(vx)) * width * 4 / 1e6,
