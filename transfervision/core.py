@@ -42,6 +42,7 @@ class Budget:
     cache_features: bool = False # the CLI trains the head on body features computed once (fast on a CPU)
     views: int = 2               # cached features per training image: 1 as validation sees it, 2 also mirrored, more also augmented
     head: str = 'fastai'         # how the CLI trains the head on cached features: 'fastai' (epochs) or 'logistic' (train_head_logistic)
+    flip: bool = True            # training augmentation mirrors images left-right (False where left and right differ: text, directions)
     reason: str = ''             # why this budget was picked
 
     def __repr__(self):
@@ -50,7 +51,7 @@ class Budget:
         head = (f"fitted by logistic regression on cached features {v}" if self.head == 'logistic' else
                 f"{self.epochs_cached} epochs on cached features {v}" if self.cache_features else f"{self.epochs} frozen epochs")
         return (f"Budget({self.name!r}: {self.size}px (presize {self.presize}), head {head}, then "
-                f"{self.epochs_unfrozen} unfrozen, bs={self.bs}, images/class={pc}, arch={self.arch!r})")
+                f"{self.epochs_unfrozen} unfrozen, bs={self.bs}, images/class={pc}, arch={self.arch!r}{'' if self.flip else ', no mirroring'})")
 
 # %% ../nbs/00_core.ipynb #37f2ce64
 BUDGETS = {

@@ -244,11 +244,12 @@ def make_dls(items, valid, label_func, budget: Budget, seed: int = 42):
     val = [o for o in items if o in valid]
     block = DataBlock(blocks=(ImageBlock(cls=PILImageRGB), CategoryBlock),
                       get_y=label_func, splitter=IndexSplitter(range(len(train), len(train) + len(val))),
-                      item_tfms=Resize(budget.presize), batch_tfms=aug_transforms(size=budget.size, min_scale=0.75))
+                      item_tfms=Resize(budget.presize), batch_tfms=aug_transforms(size=budget.size, min_scale=0.75, do_flip=budget.flip))
     seed_everything(seed)  # so that the shuffled batches are the same on every run
     dls = block.dataloaders(train + val, bs=budget.bs)
     # What the validation images go through, as plain data: export writes it, a Predictor replays it.
     dls.pipeline = dict(resize=budget.presize, resize_method='crop', size=budget.size)
+    dls.flip = budget.flip   # whether training mirrors images (cached features then may too)
     return dls
 
 # %% ../nbs/03_data.ipynb #b0546230

@@ -63,6 +63,8 @@ def feature_dls(learn, views: int = 2, bs: int = 64):
     from fastai.data.core import DataLoaders, Datasets
     from fastai.data.load import DataLoader
     if views < 1: raise ValueError(f"views={views}: use 1 (the images as validation sees them), 2 (plus mirrored) or more (plus augmented passes).")
+    if views >= 2 and not getattr(learn.dls, 'flip', True):
+        raise ValueError(f"views={views} adds mirrored images, but these DataLoaders do not mirror (budget flip=False): use views=1.")
     if not isinstance(learn.dls.train_ds, Datasets):
         raise ValueError("Cached head training needs DataLoaders built by fastai (a DataBlock or Datasets), like make_dls builds.")
     # the training images through the validation pipeline (centre crop, no random augmentation), in order
