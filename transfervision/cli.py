@@ -17,7 +17,7 @@ warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated',
 # %% auto #0
 __all__ = ['TIME_LADDER', 'LOGISTIC_CPU', 'UNFROZEN_COST', 'UNFROZEN_LR', 'PREDICTIONS_HEADER', 'FOLDER_RULES', 'CLIError',
            'positive_int', 'positive_float', 'duration', 'writable_folder', 'output_folder', 'training_folder_classes',
-           'EpochLine', 'rung_cost', 'plan_for_time', 'body_speed', 'make_parser', 'main']
+           'rung_cost', 'plan_for_time', 'body_speed', 'make_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #ba808725
 class CLIError(Exception):
@@ -136,22 +136,6 @@ def training_folder_classes(path) -> dict[str, int]:
         raise CLIError(f"{path} has only one class ({next(iter(counts))}); a classifier needs at least two subfolders of images")
     return counts
 
-# %% ../nbs/09_cli.ipynb #6b613f9c
-from fastai.callback.core import Callback
-
-class EpochLine(Callback):
-    "Print one line per epoch: the stage, the epoch, validation accuracy and an estimate of the time left."
-    order = 90
-    def __init__(self, stage: str, out=None): self.stage, self.out = stage, out
-    def before_fit(self): self.t0 = time.time()
-    def after_epoch(self):
-        done, total = self.epoch + 1, self.n_epoch
-        names, vals = self.recorder.metric_names[1:-1], self.recorder.values[-1] if self.recorder.values else []
-        acc = dict(zip(names, vals)).get('accuracy')
-        left = (time.time() - self.t0) / done * (total - done)
-        msg = f"{self.stage}: epoch {done}/{total}" + (f", accuracy {acc:.1%}" if acc is not None else '') + f", about {left:.0f} s left"
-        print(msg, file=self.out or sys.stdout, flush=True)
-
 # %% ../nbs/09_cli.ipynb #1aefa70a
 def _dls_for(args):
     "DataLoaders, budget and a name for what `train` was given: a course dataset or a folder of class subfolders."
@@ -211,17 +195,18 @@ def rung_cost(arch: str, size: int) -> float | None:
     return next((c for f, c in TIME_LADDER if f['arch'] == arch and f['size'] == size), None)
 
 def plan_for_time(seconds: float, n_train: int, n_valid: int, ips: float, spent: float = 0.0, margin: float = 0.8,
-                  fixed_s: float = 5.0) -> tuple[dict, float, int]:
-    "The largest `TIME_LADDER` rung, and 0 or 1 unfrozen epochs, expected to finish within `seconds` (already `spent`); `ips`: images/s of Lite0 at 224 px here. Returns (fields, predicted seconds, unfrozen epochs)."
+                  fixed_s: float = 5.0, unfrozen: int | None = None) -> tuple[dict, float, int]:
+    "The largest `TIME_LADDER` rung expected to finish within `seconds` (already `spent`) with `unfrozen` epochs after the head (None: 1 when it fits at that rung, else 0); `ips`: images/s of Lite0 at 224 px here. Returns (fields, predicted seconds, unfrozen epochs)."
     left = seconds * margin - spent - fixed_s
     def cost(fields, c, unfrozen):
         per = c / ips
         t = per * (n_train * fields['views'] + n_valid)
         return t + unfrozen * per * (UNFROZEN_COST * n_train + n_valid)
-    best = (TIME_LADDER[0][0], cost(*TIME_LADDER[0], 0), 0)
+    u = unfrozen or 0
+    best = (TIME_LADDER[0][0], cost(*TIME_LADDER[0], u), u)
     for fields, c in TIME_LADDER:
-        if cost(fields, c, 0) <= left: best = (fields, cost(fields, c, 0), 0)
-    if cost(best[0], rung_cost(best[0]['arch'], best[0]['size']), 1) <= left:
+        if cost(fields, c, u) <= left: best = (fields, cost(fields, c, u), u)
+    if unfrozen is None and cost(best[0], rung_cost(best[0]['arch'], best[0]['size']), 1) <= left:
         best = (best[0], cost(best[0], rung_cost(best[0]['arch'], best[0]['size']), 1), 1)
     return best[0], best[1] + spent + fixed_s, best[2]
 
@@ -272,8 +257,8 @@ def _cmd_train(args) -> int:
         if c is None:   # the budget's network is not a rung: time Lite0 at 224 px instead
             b0 = replace(budget, **TIME_LADDER[1][0]); learn = make_learner(make(b0), b0.arch, path=getattr(args, 'work', None), **opts); c = 1.0
         ips = body_speed(learn, dls.train_ds.items) * c
-        fields, predicted, u = plan_for_time(args.time, len(dls.train_ds), len(dls.valid_ds), ips, spent=time.perf_counter() - start)
-        unfrozen = max(unfrozen, u) if args.unfrozen is None else args.unfrozen
+        fields, predicted, unfrozen = plan_for_time(args.time, len(dls.train_ds), len(dls.valid_ds), ips,
+                                                    spent=time.perf_counter() - start, unfrozen=args.unfrozen)
         say(f"Time budget {args.time:.0f} s: this machine runs {ips:.1f} images/s through Lite0 at 224 px, so "
             f"{fields['arch']} at {fields['size']} px, {fields['views']} view(s) per image"
             f"{f', then {unfrozen} unfrozen epoch(s) if they help' if unfrozen else ''}: about {predicted:.0f} s expected")
@@ -288,7 +273,7 @@ def _cmd_train(args) -> int:
     budget = replace(budget, epochs_unfrozen=unfrozen)   # what this command runs after the head (the course's presets say 1)
     say(f"Training on {name}: {len(dls.train_ds)} training and {len(dls.valid_ds)} validation images, "
         f"{len(dls.vocab)} classes; {budget}")
-    cbs = [] if args.quiet else [EpochLine('head')]
+    cbs = [] if args.quiet else [train.EpochLine('head')]
     with learn.no_bar(), learn.no_logging():
         epochs = budget.epochs_cached if budget.cache_features else budget.epochs
         if head == 'logistic':
@@ -305,7 +290,7 @@ def _cmd_train(args) -> int:
         stage = None
         if unfrozen:
             stage = train.unfrozen_if_better(learn, unfrozen, lr_max=UNFROZEN_LR, before=(preds, targs),
-                                             cbs=[] if args.quiet else [EpochLine('unfrozen')])
+                                             cbs=[] if args.quiet else [train.EpochLine('unfrozen')])
             acc = stage['acc']
     export_model(learn, out)
     took = time.perf_counter() - start

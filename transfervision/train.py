@@ -6,7 +6,7 @@ Docs: https://transfervision.github.io/transfervision/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #47d069e9
 from __future__ import annotations
-import copy, math, time
+import copy, math, sys, time
 from pathlib import Path
 import torch
 from torch import nn
@@ -19,7 +19,7 @@ from .core import log
 from .models import to_model_device
 
 # %% auto #0
-__all__ = ['HEAD_LR', 'CACHED_HEAD_LR', 'LOGISTIC_C', 'train_head', 'pooled_features', 'feature_dls', 'head_learner',
+__all__ = ['HEAD_LR', 'CACHED_HEAD_LR', 'LOGISTIC_C', 'train_head', 'EpochLine', 'pooled_features', 'feature_dls', 'head_learner',
            'feature_preds', 'train_head_cached', 'fit_linear_head', 'train_head_logistic', 'plot_one_cycle', 'find_lr',
            'KeepBnStats', 'train_unfrozen', 'beyond_noise', 'unfrozen_if_better', 'save_stage', 'load_stage',
            'best_model_cbs']
@@ -35,6 +35,20 @@ def train_head(learn, epochs: int, lr: float | None = None, cbs=None):
     learn.freeze()
     learn.fit_one_cycle(epochs, lr, cbs=cbs)
     return learn
+
+# %% ../nbs/05_train.ipynb #21add7b8
+class EpochLine(Callback):
+    "Print one line per epoch: the stage, the epoch, validation accuracy and an estimate of the time left."
+    order = 90
+    def __init__(self, stage: str, out=None): self.stage, self.out = stage, out
+    def before_fit(self): self.t0 = time.time()
+    def after_epoch(self):
+        done, total = self.epoch + 1, self.n_epoch
+        names, vals = self.recorder.metric_names[1:-1], self.recorder.values[-1] if self.recorder.values else []
+        acc = dict(zip(names, vals)).get('accuracy')
+        left = (time.time() - self.t0) / done * (total - done)
+        msg = f"{self.stage}: epoch {done}/{total}" + (f", accuracy {acc:.1%}" if acc is not None else '') + f", about {left:.0f} s left"
+        print(msg, file=self.out or sys.stdout, flush=True)
 
 # %% ../nbs/05_train.ipynb #c95568a1
 def pooled_features(learn, dl, flip: bool = False) -> tuple:
@@ -264,9 +278,12 @@ def unfrozen_if_better(learn, epochs: int, lr_max=slice(1e-5, 1e-3), z: float = 
     if not kept: learn.model.load_state_dict(state)
     learn.freeze()
     a0, a1 = ok0.float().mean().item(), ok1.float().mean().item()
+    gain, noise = fixed - broken, z * math.sqrt(fixed + broken)
     why = (f"{epochs} unfrozen epoch(s): validation {a0:.1%} -> {a1:.1%} ({fixed} image(s) fixed, {broken} broken, of {n}); "
            + ("kept: the gain is beyond the noise of the split" if kept else
-              f"not kept (gain {fixed - broken} is within {z:g} x sqrt({fixed + broken}) = {z * math.sqrt(fixed + broken):.1f}, "
+              f"not kept ({-gain} more mistakes, beyond the noise of the split, {z:g} x sqrt({fixed + broken}) = {noise:.1f}): "
+              "the head-only model stays" if gain < -noise else
+              f"not kept (gain {gain} is within {z:g} x sqrt({fixed + broken}) = {noise:.1f}, "
               "the noise of the split): the head-only model stays"))
     log.info(why)
     return dict(kept=kept, acc_before=a0, acc_after=a1, acc=a1 if kept else a0, fixed=fixed, broken=broken,
