@@ -20,9 +20,9 @@ from .models import to_model_device
 
 # %% auto #0
 __all__ = ['HEAD_LR', 'CACHED_HEAD_LR', 'LOGISTIC_C', 'train_head', 'EpochLine', 'pooled_features', 'feature_dls', 'head_learner',
-           'feature_preds', 'train_head_cached', 'fit_linear_head', 'train_head_logistic', 'plot_one_cycle', 'find_lr',
-           'KeepBnStats', 'train_unfrozen', 'beyond_noise', 'unfrozen_if_better', 'save_stage', 'load_stage',
-           'best_model_cbs']
+           'feature_preds', 'train_head_cached', 'fit_linear_head', 'train_head_logistic', 'refit_linear_head',
+           'plot_one_cycle', 'find_lr', 'KeepBnStats', 'train_unfrozen', 'beyond_noise', 'unfrozen_if_better',
+           'save_stage', 'load_stage', 'best_model_cbs']
 
 # %% ../nbs/05_train.ipynb #28c62863
 HEAD_LR = 2e-3
@@ -199,14 +199,23 @@ def train_head_logistic(learn, views: int = 1, C: float = LOGISTIC_C, max_iter: 
     t1 = time.perf_counter()
     n_iter = fit_linear_head(learn, x, y, C=C, max_iter=max_iter)
     preds = feature_preds(nn.Sequential(*list(learn.model[1].children())[2:]), vx)
-    if refit: fit_linear_head(learn, torch.cat([x, vx]), torch.cat([y, vy]), C=C, max_iter=max_iter)   # valid_preds stay the scored ones
     n, width = x.shape
     learn.cached_head = dict(views=views, n_train=n, n_valid=len(vx), width=width, mbytes=(n + len(vx)) * width * 4 / 1e6,
-                             extract_s=t1 - t0, fit_s=time.perf_counter() - t1, valid_preds=(preds, vy),
-                             valid_acc=(preds.argmax(1) == vy).float().mean().item(), C=C, n_iter=n_iter, refit=refit)
+                             extract_s=t1 - t0, valid_preds=(preds, vy), valid_acc=(preds.argmax(1) == vy).float().mean().item(),
+                             C=C, max_iter=max_iter, n_iter=n_iter, refit=refit, features=((x, y), (vx, vy)))
+    if refit: refit_linear_head(learn)   # valid_preds stay the scored ones
+    learn.cached_head['fit_s'] = time.perf_counter() - t1
     log.info(f"train_head_logistic: {n} training vectors ({views} view{'s' * (views != 1)}), body pass {t1 - t0:.1f} s, "
              f"fit {learn.cached_head['fit_s']:.1f} s: validation accuracy {learn.cached_head['valid_acc']:.1%}"
              + (f"; then fitted again on all {n + len(vx)} vectors, validation images included" if refit else ''))
+    return learn
+
+# %% ../nbs/05_train.ipynb #78077f0b
+def refit_linear_head(learn):
+    "Fit the linear head again, as `train_head_logistic` did, on all its cached features: training and validation images together (for the model you export, once the validation images have been used to score it)."
+    (x, y), (vx, vy) = learn.cached_head['features']
+    fit_linear_head(learn, torch.cat([x, vx]), torch.cat([y, vy]), C=learn.cached_head['C'], max_iter=learn.cached_head['max_iter'])
+    learn.cached_head['refit'] = True
     return learn
 
 # %% ../nbs/05_train.ipynb #ae62b7aa
