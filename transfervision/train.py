@@ -202,7 +202,7 @@ def train_head_logistic(learn, views: int = 1, C: float = LOGISTIC_C, max_iter: 
     n, width = x.shape
     learn.cached_head = dict(views=views, n_train=n, n_valid=len(vx), width=width, mbytes=(n + len(vx)) * width * 4 / 1e6,
                              extract_s=t1 - t0, valid_preds=(preds, vy), valid_acc=(preds.argmax(1) == vy).float().mean().item(),
-                             C=C, max_iter=max_iter, n_iter=n_iter, refit=refit, features=((x, y), (vx, vy)))
+                             C=C, max_iter=max_iter, n_iter=n_iter, refit=False, features=((x, y), (vx, vy)))
     if refit: refit_linear_head(learn)   # valid_preds stay the scored ones
     learn.cached_head['fit_s'] = time.perf_counter() - t1
     log.info(f"train_head_logistic: {n} training vectors ({views} view{'s' * (views != 1)}), body pass {t1 - t0:.1f} s, "
@@ -287,13 +287,12 @@ def unfrozen_if_better(learn, epochs: int, lr_max=slice(1e-5, 1e-3), z: float = 
     if not kept: learn.model.load_state_dict(state)
     learn.freeze()
     a0, a1 = ok0.float().mean().item(), ok1.float().mean().item()
-    gain, noise = fixed - broken, z * math.sqrt(fixed + broken)
+    gain, noise = fixed - broken, f"{z:g} x sqrt({fixed + broken}) = {z * math.sqrt(fixed + broken):.1f}"
+    if kept: verdict = "kept: the gain is beyond the noise of the split"
+    elif gain < -z * math.sqrt(fixed + broken): verdict = f"not kept ({-gain} more mistakes, beyond the noise of the split, {noise})"
+    else: verdict = f"not kept (gain {gain} is within {noise}, the noise of the split)"
     why = (f"{epochs} unfrozen epoch(s): validation {a0:.1%} -> {a1:.1%} ({fixed} image(s) fixed, {broken} broken, of {n}); "
-           + ("kept: the gain is beyond the noise of the split" if kept else
-              f"not kept ({-gain} more mistakes, beyond the noise of the split, {z:g} x sqrt({fixed + broken}) = {noise:.1f}): "
-              "the head-only model stays" if gain < -noise else
-              f"not kept (gain {gain} is within {z:g} x sqrt({fixed + broken}) = {noise:.1f}, "
-              "the noise of the split): the head-only model stays"))
+           + verdict + ("" if kept else ": the head-only model stays"))
     log.info(why)
     return dict(kept=kept, acc_before=a0, acc_after=a1, acc=a1 if kept else a0, fixed=fixed, broken=broken,
                 seconds=time.perf_counter() - start, reason=why)
